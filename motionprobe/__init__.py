@@ -1,0 +1,69 @@
+"""motionprobe: per class, does a video classifier need one frame, a bag of frames, or the sequence?
+
+The front door re-exports the public API flat::
+
+    import motionprobe as mp
+    mp.synthesize("data/synth")
+    result = mp.train(mp.TrainConfig(data="data/synth", out="runs/c3d"))
+    mp.run_probe(result["checkpoint"], "data/synth", "runs/probe")
+    mp.make_report("runs/probe")
+"""
+
+from motionprobe.data import (
+    DatasetIndex,
+    VideoDataset,
+    check_dataset,
+    collate,
+    load_index,
+    load_label_map,
+)
+from motionprobe.data.synthetic import class_specs, load_cues, synthesize
+from motionprobe.models import create_model, list_models
+from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
+from motionprobe.report import make_report, write_report
+from motionprobe.stats import cue_agreement, per_class, share_ci, taxonomy
+from motionprobe.train import TrainConfig, evaluate, load_checkpoint, train
+from motionprobe.transforms import Preset, preset, to_model_layout
+from motionprobe.types import TIME_DIM, VideoError, VideoInfo
+from motionprobe.video import probe, read_clip, read_frames, write_video
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "INTERVENTIONS",
+    "TIME_DIM",
+    "DatasetIndex",
+    "Preset",
+    "TrainConfig",
+    "VideoDataset",
+    "VideoError",
+    "VideoInfo",
+    "check_dataset",
+    "class_specs",
+    "collate",
+    "create_model",
+    "cue_agreement",
+    "evaluate",
+    "freeze",
+    "list_models",
+    "load_checkpoint",
+    "load_cues",
+    "load_index",
+    "load_label_map",
+    "make_report",
+    "per_class",
+    "preset",
+    "probe",
+    "read_clip",
+    "read_frames",
+    "reverse",
+    "run_probe",
+    "share_ci",
+    "shuffle",
+    "synthesize",
+    "taxonomy",
+    "to_model_layout",
+    "train",
+    "write_report",
+    "write_video",
+]

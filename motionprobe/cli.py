@@ -1,0 +1,215 @@
+"""``motionprobe`` command: a thin argparse layer over the library.
+
+Each sub-command calls one library function with the same parameters and ends with a one-line
+summary naming what it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+def _specs(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    from motionprobe.data.synthetic import synthesize
+
+    root = synthesize(
+        args.out,
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+        test_per_class=args.test_per_class,
+        frames=args.frames,
+        size=args.size,
+        fps=args.fps,
+        seed=args.seed,
+        classes=_specs(args.classes) if args.classes else None,
+    )
+    print(f"synth: wrote the synthetic controls to {Path(root).resolve()}")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from motionprobe.data.check import check_dataset
+
+    check_dataset(args.root, out=args.out, frames=args.frames, label_map=args.label_map)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from motionprobe.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        frames=args.frames,
+        size=args.size,
+        resize=args.resize,
+        fps=args.fps,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        flip=args.flip,
+        short=args.short,
+        label_map=args.label_map,
+        workers=args.workers,
+        device=args.device,
+        seed=args.seed,
+    )
+    result = train(config)
+    test = f", test acc {result['test_acc']:.3f}" if "test_acc" in result else ""
+    print(
+        f"train: best val acc {result['best_val_acc']:.3f}{test}, {result['bad_items']} bad items "
+        f"-> {Path(result['checkpoint']).resolve()}"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from motionprobe.train import evaluate, load_checkpoint, make_loader
+
+    model, ckpt = load_checkpoint(args.checkpoint, args.device)
+    cfg = ckpt["config"]
+    loader, _, bad = make_loader(
+        args.data,
+        args.split,
+        list(ckpt["classes"]),
+        model.preset,
+        frames=int(cfg.get("frames", 16)),
+        batch_size=args.batch_size,
+        train=False,
+        fps=cfg.get("fps"),
+        num_clips=args.num_clips,
+        short=cfg.get("short", "loop"),
+        label_map=args.label_map,
+        workers=args.workers,
+    )
+    result = evaluate(model, loader, args.device)
+    n_bad = len(bad) + len(result["bad"])
+    print(
+        f"evaluate: {args.split} acc {result['acc']:.3f} on {result['n']} clips, {n_bad} bad items"
+    )
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    from motionprobe.probes import run_probe
+
+    result = run_probe(
+        args.checkpoint,
+        args.data,
+        args.out,
+        split=args.split,
+        interventions=_specs(args.interventions),
+        seeds=_ints(args.seeds),
+        num_clips=args.num_clips,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        label_map=args.label_map,
+    )
+    accs = ", ".join(f"{k} {v:.3f}" for k, v in result["accuracy"].items())
+    print(
+        f"probe: {result['clips']} clips ({accs}), {result['bad_items']} bad items "
+        f"-> {Path(result['out']).resolve()}"
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from motionprobe.report import make_report
+
+    path = make_report(args.run, data=args.data, title=args.title)
+    print(f"report: -> {Path(path).resolve()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="motionprobe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write the synthetic controls (Kinetics layout)")
+    p.add_argument("out")
+    p.add_argument("--train-per-class", type=int, default=40)
+    p.add_argument("--val-per-class", type=int, default=8)
+    p.add_argument("--test-per-class", type=int, default=20)
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", default="", help="comma-separated subset of the classes")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("check", help="scan a dataset for unusable videos; writes check.csv")
+    p.add_argument("root")
+    p.add_argument("--out", default="check.csv")
+    p.add_argument("--frames", type=int, default=16, help="clip length the videos must hold")
+    p.add_argument("--label-map", default=None)
+    p.set_defaults(func=cmd_check)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, help="dataset root")
+        p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--label-map", default=None, help="class-order file")
+
+    p = sub.add_parser("train", help="train a model; keeps checkpoints/last.pt and best.pt")
+    p.add_argument("--model", default="c3d_tiny")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--size", type=int, default=None, help="crop side (default: the model's)")
+    p.add_argument("--resize", type=int, default=None, help="short side before cropping")
+    p.add_argument("--fps", type=float, default=None, help="resample clips (default: native)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
+    p.add_argument("--flip", action="store_true", help="random horizontal flips")
+    p.add_argument("--short", choices=["loop", "pad", "error"], default="loop")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a split")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--num-clips", type=int, default=1)
+    common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("probe", help="evaluate under temporal interventions")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--interventions", default="freeze,shuffle,reverse")
+    p.add_argument("--seeds", default="0")
+    p.add_argument("--num-clips", type=int, default=1)
+    common(p)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("report", help="figures and report.md of a probe run folder")
+    p.add_argument("run")
+    p.add_argument("--data", default=None, help="dataset root (its classes.json adds the cues)")
+    p.add_argument("--title", default="What makes a video a video")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``motionprobe`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"motionprobe {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Scan a dataset folder: which videos can be used, and why the others cannot.
+
+:func:`check_dataset` probes (and optionally fully decodes) every video file under a root, checks
+the rows of any Kinetics split CSVs there (missing files, unknown classes), writes one row per
+video or row to a CSV, and prints a one-line summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from motionprobe import video
+from motionprobe.data.kinetics import (
+    LabelMap,
+    _resolve_label_map,
+    kinetics_index,
+    read_kinetics_csv,
+)
+from motionprobe.io import write_csv
+from motionprobe.types import KINETICS_COLUMNS, SPLITS, VIDEO_EXTENSIONS, VideoError
+
+#: Columns of the table :func:`check_dataset` returns and writes.
+CHECK_COLUMNS = ("path", "ok", "error", "frames", "fps", "width", "height")
+
+#: Bytes of decoded frames held at once when ``decode=True`` (bounds memory on large videos).
+_DECODE_BUDGET = 256 * 2**20
+
+
+def _video_files(root: Path, exclude: Path | None = None) -> list[Path]:
+    files = []
+    for p in root.rglob("*"):
+        if p.suffix.lower() not in VIDEO_EXTENSIONS or p.name.startswith("."):
+            continue
+        if any(part.startswith(".") for part in p.relative_to(root).parts[:-1]):
+            continue
+        if p.is_file() and p != exclude:
+            files.append(p)
+    return sorted(files)
+
+
+def _split_csvs(root: Path) -> list[Path]:
+    """``{root}/{train,val,test}.csv`` and any other top-level CSV with the Kinetics columns."""
+    found = []
+    for p in sorted(root.glob("*.csv")):
+        if p.stem in SPLITS:
+            found.append(p)
+            continue
+        try:
+            header = pd.read_csv(p, nrows=0).columns
+        except Exception:  # noqa: BLE001 - not a CSV we understand: not a split CSV
+            continue
+        if all(c in header for c in KINETICS_COLUMNS):
+            found.append(p)
+    return found
+
+
+def _decode_all(path: Path, info: Any) -> None:
+    """Decode every frame of ``path``; raises :class:`VideoError` if the data ends early.
+
+    Frames are read in chunks of at most :data:`_DECODE_BUDGET` bytes, so a long or large video
+    never sits in memory whole.
+    """
+    n = int(info.num_frames)
+    if n <= 0:
+        raise VideoError(path, "no decodable video frames")
+    chunk = max(16, _DECODE_BUDGET // max(1, int(info.width) * int(info.height) * 3))
+    for first in range(0, n, chunk):
+        video.read_frames(path, range(first, min(first + chunk, n)))
+
+
+def _check_file(path: Path, frames: int, decode: bool) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(CHECK_COLUMNS)
+    row.update(path=str(path), ok=False, error="")
+    try:
+        info = video.probe(path)
+        row.update(
+            frames=int(info.num_frames), fps=float(info.fps), width=info.width, height=info.height
+        )
+        if decode:
+            _decode_all(path, info)
+    except VideoError as e:
+        row["error"] = e.reason
+        return row
+    except Exception as e:  # noqa: BLE001 - a scan never stops on one bad file
+        row["error"] = f"unexpected {type(e).__name__}: {e}"
+        return row
+    if row["frames"] < frames:
+        row["error"] = (
+            f"shorter than the requested clip: {row['frames']} frames < {frames} "
+            "(policy loop/pad can still use it)"
+        )
+        return row
+    row["ok"] = True
+    return row
+
+
+def error_kind(error: str) -> str:
+    """A short kind for an error message (the text before its first ``:`` or ``(``).
+
+    >>> error_kind("missing file: no abc.* under /data/val/x")
+    'missing file'
+    """
+    kind = re.split(r"[:(]", str(error), maxsplit=1)[0].strip()
+    kind = re.sub(r"\s*['\"].*$", "", kind).strip()  # "unknown class 'x'" -> "unknown class"
+    return kind or "error"
+
+
+def check_dataset(
+    root: str | Path,
+    out: str | Path | None = "check.csv",
+    frames: int = 16,
+    decode: bool = True,
+    label_map: LabelMap = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Check every video under ``root`` and every row of its split CSVs.
+
+    Each video file (any :data:`~motionprobe.types.VIDEO_EXTENSIONS` suffix, any case, recursive) is
+    probed and, with ``decode``, decoded to its last frame to catch truncation; a video with fewer
+    than ``frames`` frames is reported (loop/pad policies can still use it). Rows of Kinetics split
+    CSVs in ``root`` whose file is missing, or whose class is not in ``label_map``, are reported
+    too. Never raises for a bad video.
+
+    Args:
+        root: Dataset root.
+        out: CSV to write atomically (None: do not write).
+        frames: Clip length the dataset will be read with.
+        decode: Decode every frame (slow, thorough) rather than only probing.
+        label_map: Label map file or class names; CSV rows of other classes are bad.
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        One row per video file or bad CSV row: ``path, ok, error, frames, fps, width, height``.
+
+    Raises:
+        FileNotFoundError: If ``root`` does not exist.
+
+    >>> table = check_dataset("data/k400", out="k400_check.csv", frames=32)  # doctest: +SKIP
+    checked 1234 videos: 1230 ok, 4 bad (truncated: 3, missing file: 1) -> /abs/k400_check.csv
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
+    out_path = Path(out).resolve() if out is not None else None
+    classes = _resolve_label_map(label_map)
+
+    files = _video_files(root, exclude=out_path)
+    rows: dict[str, dict[str, Any]] = {}
+    for path in tqdm(files, desc="check", unit="video", disable=not progress):
+        rows[str(path)] = _check_file(path, frames, decode)
+
+    for csv in _split_csvs(root):
+        try:
+            splits = read_kinetics_csv(csv)["split"].dropna().astype(str).str.strip().unique()
+        except ValueError as e:
+            rows[str(csv)] = {**dict.fromkeys(CHECK_COLUMNS), "path": str(csv), "ok": False}
+            rows[str(csv)]["error"] = f"malformed split CSV: {e}"
+            continue
+        for split in splits:
+            index = kinetics_index(root, split, csv=csv, label_map=classes)
+            for item in index.bad:
+                row = rows.get(item.path)
+                if row is None:
+                    row = {**dict.fromkeys(CHECK_COLUMNS), "path": item.path, "ok": False}
+                    row["error"] = item.reason
+                    rows[item.path] = row
+                else:
+                    row["ok"] = False
+                    row["error"] = "; ".join(e for e in (row["error"], item.reason) if e)
+
+    table = pd.DataFrame(list(rows.values()), columns=list(CHECK_COLUMNS))
+    table["ok"] = table["ok"].astype(bool)
+    table["error"] = table["error"].fillna("").astype(str)
+    table["frames"] = table["frames"].astype("Int64")
+    table["width"] = table["width"].astype("Int64")
+    table["height"] = table["height"].astype("Int64")
+    table["fps"] = table["fps"].astype(float)
+
+    n_ok = int(table["ok"].sum())
+    n_bad = len(table) - n_ok
+    kinds = Counter(error_kind(e.split("; ")[0]) for e in table.loc[~table["ok"], "error"])
+    detail = ", ".join(f"{k}: {n}" for k, n in kinds.most_common())
+    summary = f"checked {len(table)} videos: {n_ok} ok, {n_bad} bad"
+    if detail:
+        summary += f" ({detail})"
+    if out_path is not None:
+        write_csv(out_path, table)
+        summary += f" -> {out_path}"
+    print(summary)
+    return table

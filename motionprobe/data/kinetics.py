@@ -1,0 +1,649 @@
+"""Labelled video datasets on disk: Kinetics CSVs, plain class folders, UCF101 and HMDB51 splits.
+
+An *index* function turns a layout into a :class:`DatasetIndex` (records, class order, and the
+rows that could not be used, each with a reason). :class:`VideoDataset` decodes clips of the
+records; :func:`collate` batches them and lists the items that failed to decode.
+
+Class index order comes from a label map file when one is given (see ``../shared/data/labels``),
+else from the sorted class names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from motionprobe import video
+from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
+from motionprobe.types import (
+    KINETICS_COLUMNS,
+    SHORT_POLICIES,
+    VIDEO_EXTENSIONS,
+    BadItem,
+    VideoError,
+    VideoInfo,
+    VideoRecord,
+    kinetics_filename,
+)
+
+LabelMap = str | Path | Sequence[str] | None
+
+_INDEXED_LINE = re.compile(r"^\s*(\d+)\s+(\S.*?)\s*$")
+
+
+# --------------------------------------------------------------------------------------------
+# label maps
+
+
+def load_label_map(path: str | Path) -> list[str]:
+    """Class names in index order from a label map file.
+
+    Accepts one class per line (blank lines skipped, whitespace stripped), ``index name`` lines
+    such as UCF101's ``classInd.txt`` (sorted by index), or a JSON list of names.
+
+    Args:
+        path: The label map file.
+
+    Returns:
+        The class names; position ``i`` is class index ``i``.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it holds no classes or a class twice.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "classInd.txt"
+    >>> _ = p.write_text("1 ApplyEyeMakeup\\n2 Archery\\n")
+    >>> load_label_map(p)
+    ['ApplyEyeMakeup', 'Archery']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label map {path} not found")
+    text = path.read_text(encoding="utf-8-sig")
+    if text.lstrip().startswith(("[", "{")):
+        obj = json.loads(text)
+        if isinstance(obj, dict):  # {"name": index}
+            names = [str(k) for k, _ in sorted(obj.items(), key=lambda kv: int(kv[1]))]
+        else:
+            names = [str(x).strip() for x in obj]
+    else:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        matches = [_INDEXED_LINE.match(ln) for ln in lines]
+        if lines and all(matches):
+            pairs = sorted((int(m.group(1)), m.group(2)) for m in matches if m)
+            names = [name for _, name in pairs]
+        else:
+            names = lines
+    if not names:
+        raise ValueError(f"label map {path} holds no classes")
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n in seen or seen.add(n)})
+    if dupes:
+        raise ValueError(f"label map {path} lists classes more than once: {dupes[:5]}")
+    return names
+
+
+def _resolve_label_map(label_map: LabelMap) -> list[str] | None:
+    if label_map is None:
+        return None
+    if isinstance(label_map, (str, Path)):
+        return load_label_map(label_map)
+    return [str(c) for c in label_map]
+
+
+def _label_map_name(label_map: LabelMap) -> str:
+    if isinstance(label_map, (str, Path)):
+        return str(label_map)
+    return "given"
+
+
+@dataclass
+class DatasetIndex:
+    """A dataset's usable videos, its class order and the rows that could not be used.
+
+    Attributes:
+        records: Videos found on disk whose class is known.
+        classes: Class names; ``classes.index(record.label)`` is the label index.
+        bad: Rows or files skipped, each with the reason.
+    """
+
+    records: list[VideoRecord]
+    classes: list[str]
+    bad: list[BadItem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# --------------------------------------------------------------------------------------------
+# file lookup
+
+
+def _is_video(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+
+
+def _ext_rank(p: Path) -> int:
+    return VIDEO_EXTENSIONS.index(p.suffix.lower())
+
+
+class _DirCache:
+    """Lists each folder once: stem -> video files (preferred extension first)."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[Path, dict[str, list[Path]]] = {}
+
+    def stems(self, folder: Path) -> dict[str, list[Path]]:
+        if folder not in self._dirs:
+            found: dict[str, list[Path]] = {}
+            if folder.is_dir():
+                for p in folder.iterdir():
+                    if _is_video(p):
+                        found.setdefault(p.stem, []).append(p)
+            for paths in found.values():
+                paths.sort(key=_ext_rank)
+            self._dirs[folder] = found
+        return self._dirs[folder]
+
+    def find(self, folder: Path, stem: str) -> Path | None:
+        paths = self.stems(folder).get(stem)
+        return paths[0] if paths else None
+
+
+def _class_folder(base: Path, label: str) -> Path:
+    """``base/label``, or ``base/label_with_underscores`` when only that exists."""
+    folder = base / label
+    if not folder.is_dir():
+        alt = base / label.replace(" ", "_")
+        if alt.is_dir():
+            return alt
+    return folder
+
+
+def _unknown(label: str, label_map: LabelMap) -> str:
+    return f"unknown class {label!r} (not in label map {_label_map_name(label_map)})"
+
+
+# --------------------------------------------------------------------------------------------
+# layouts
+
+
+def read_kinetics_csv(csv: str | Path) -> pd.DataFrame:
+    """Read a Kinetics split CSV, checking its columns.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it lacks any of :data:`~motionprobe.types.KINETICS_COLUMNS`.
+    """
+    csv = Path(csv)
+    if not csv.is_file():
+        raise FileNotFoundError(f"split CSV {csv} not found")
+    try:
+        df = pd.read_csv(csv, dtype={"youtube_id": str, "label": str, "split": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"split CSV {csv} cannot be parsed: {e}") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in KINETICS_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"split CSV {csv} lacks columns {missing} (needs {list(KINETICS_COLUMNS)}, "
+            f"has {list(df.columns)})"
+        )
+    return df
+
+
+def kinetics_index(
+    root: str | Path,
+    split: str,
+    csv: str | Path | None = None,
+    label_map: LabelMap = None,
+) -> DatasetIndex:
+    """Index a Kinetics-layout split.
+
+    Rows of ``csv`` (default ``{root}/{split}.csv``) with ``split == split`` are looked up at
+    ``{root}/{split}/{label}/{youtube_id}_{start:06d}_{end:06d}.{ext}`` for any extension in
+    :data:`~motionprobe.types.VIDEO_EXTENSIONS` (``.mp4`` preferred when several exist). A class
+    folder with underscores instead of spaces is accepted too. Extra columns are ignored.
+
+    Args:
+        root: Dataset root.
+        split: ``train``, ``val`` or ``test``.
+        csv: The split CSV; default ``{root}/{split}.csv``.
+        label_map: Label map file or list of class names; default sorted CSV labels.
+
+    Returns:
+        Records in CSV order; ``bad`` lists rows whose file is missing or whose class is not in
+        the label map.
+
+    Raises:
+        ValueError: If the CSV lacks a required column.
+
+    >>> idx = kinetics_index("data/k400", "val")  # doctest: +SKIP
+    """
+    root = Path(root)
+    csv = Path(csv) if csv is not None else root / f"{split}.csv"
+    df = read_kinetics_csv(csv)
+    df = df[df["split"].astype(str).str.strip() == split]
+    classes = _resolve_label_map(label_map)
+    known = set(classes) if classes is not None else None
+    if classes is None:
+        classes = sorted({str(x).strip() for x in df["label"].dropna()})
+    base = root / split
+    cache = _DirCache()
+    records: list[VideoRecord] = []
+    bad: list[BadItem] = []
+    for row in df.itertuples(index=False):
+        if pd.isna(row.label) or not str(row.label).strip():
+            bad.append(BadItem(str(row.youtube_id), str(csv), f"row without a label in {csv}"))
+            continue
+        label = str(row.label).strip()
+        try:
+            start, end = int(float(row.time_start)), int(float(row.time_end))
+        except (TypeError, ValueError):
+            bad.append(
+                BadItem(
+                    str(row.youtube_id),
+                    str(csv),
+                    f"bad time_start/time_end {row.time_start!r}/{row.time_end!r} in {csv}",
+                )
+            )
+            continue
+        stem = kinetics_filename(str(row.youtube_id).strip(), start, end, ext="")
+        folder = _class_folder(base, label)
+        found = cache.find(folder, stem)
+        path = str(found) if found is not None else str(folder / f"{stem}.*")
+        if known is not None and label not in known:
+            bad.append(BadItem(stem, path, _unknown(label, label_map), {"label": label}))
+        elif found is None:
+            bad.append(
+                BadItem(stem, path, f"missing file: no {stem}.* under {folder}", {"label": label})
+            )
+        else:
+            records.append(VideoRecord(found, label, stem, split))
+    return DatasetIndex(records, list(classes), bad)
+
+
+def folder_index(
+    root: str | Path, split: str | None = None, label_map: LabelMap = None
+) -> DatasetIndex:
+    """Index plain class folders ``{root}/{split}/{label}/*.{ext}`` (``{root}/{label}/*``).
+
+    Without a split the class folders sit directly under ``root``.
+    ``video_id`` is the file stem. With a label map, videos in folders of unknown classes are
+    listed as bad; without one, the classes are the sorted folder names.
+
+    Raises:
+        FileNotFoundError: If the split folder does not exist.
+
+    >>> idx = folder_index("data/ucf_frames", "train")  # doctest: +SKIP
+    """
+    base = Path(root) / split if split is not None else Path(root)
+    if not base.is_dir():
+        raise FileNotFoundError(f"dataset folder {base} not found")
+    classes = _resolve_label_map(label_map)
+    folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if classes is None:
+        classes = [p.name for p in folders]
+    known = set(classes)
+    # folder names may use underscores for spaces
+    by_folder = {c.replace(" ", "_"): c for c in classes}
+    records: list[VideoRecord] = []
+    bad: list[BadItem] = []
+    for folder in folders:
+        label = folder.name if folder.name in known else by_folder.get(folder.name, folder.name)
+        for p in sorted(folder.iterdir()):
+            if not _is_video(p):
+                continue
+            if label not in known:
+                bad.append(BadItem(p.stem, str(p), _unknown(label, label_map), {"label": label}))
+            else:
+                records.append(VideoRecord(p, label, p.stem, split))
+    return DatasetIndex(records, list(classes), bad)
+
+
+def _split_name_from_file(path: Path) -> str | None:
+    name = path.name.lower()
+    for split in ("train", "test", "val"):
+        if name.startswith(split):
+            return split
+    return None
+
+
+def ucf101_index(
+    root: str | Path, split_file: str | Path, class_ind: str | Path | None = None
+) -> DatasetIndex:
+    """Index a UCF101 split file (``trainlist01.txt``, ``testlist01.txt``).
+
+    Lines are ``Class/v_Class_g08_c01.avi 1`` (train) or ``Class/v_Class_g08_c01.avi`` (test);
+    the class is the folder part, videos are at ``{root}/{line path}`` (or ``{root}/{file name}``
+    in flattened copies). Class order comes from ``class_ind`` (``classInd.txt``, ``1 Class``
+    lines), by default the ``classInd.txt`` beside the split file when it exists, else sorted names.
+
+    >>> idx = ucf101_index("UCF101", "ucfTrainTestlist/trainlist01.txt")  # doctest: +SKIP
+    """
+    root, split_file = Path(root), Path(split_file)
+    if not split_file.is_file():
+        raise FileNotFoundError(f"UCF101 split file {split_file} not found")
+    if class_ind is None and (split_file.parent / "classInd.txt").is_file():
+        class_ind = split_file.parent / "classInd.txt"
+    classes = load_label_map(class_ind) if class_ind is not None else None
+    split = _split_name_from_file(split_file)
+    entries: list[tuple[str, str]] = []  # (relative path, label)
+    for ln in split_file.read_text(encoding="utf-8-sig").splitlines():
+        parts = ln.strip().replace("\\", "/").split()
+        if not parts:
+            continue
+        rel = parts[0]
+        if "/" in rel:
+            label = rel.split("/")[0]
+        elif len(parts) > 1 and classes is not None and parts[1].isdigit():
+            label = classes[int(parts[1]) - 1]
+        else:
+            label = rel[2:].split("_")[0] if rel.startswith("v_") else ""
+        entries.append((rel, label))
+    if classes is None:
+        classes = sorted({label for _, label in entries if label})
+    known = set(classes)
+    records: list[VideoRecord] = []
+    bad: list[BadItem] = []
+    for rel, label in entries:
+        path = root / rel
+        if not path.is_file() and (root / Path(rel).name).is_file():
+            path = root / Path(rel).name
+        vid = Path(rel).stem
+        if label not in known:
+            bad.append(BadItem(vid, str(path), _unknown(label, class_ind), {"label": label}))
+        elif not path.is_file():
+            bad.append(BadItem(vid, str(path), f"missing file: no {path.name} under {path.parent}"))
+        else:
+            records.append(VideoRecord(path, label, vid, split))
+    return DatasetIndex(records, list(classes), bad)
+
+
+_HMDB_SPLIT_CODES = {"train": 1, "test": 2, "unused": 0}
+
+
+def hmdb51_index(
+    root: str | Path,
+    split_dir: str | Path,
+    split_id: int,
+    split: str,
+    label_map: LabelMap = None,
+) -> DatasetIndex:
+    """Index an HMDB51 split from its ``{class}_test_split{k}.txt`` files.
+
+    Lines are ``name.avi 1|2|0`` (1 train, 2 test, 0 unused); videos are at
+    ``{root}/{class}/{name}``. Class order: ``label_map`` when given, else sorted class names.
+
+    Args:
+        root: Folder of class folders.
+        split_dir: Folder of the split files (``testTrainMulti_7030_splits``).
+        split_id: Which of the three splits (1, 2 or 3).
+        split: ``train``, ``test`` (or ``unused``).
+
+    >>> idx = hmdb51_index("hmdb51", "splits", 1, "train")  # doctest: +SKIP
+    """
+    root, split_dir = Path(root), Path(split_dir)
+    if split not in _HMDB_SPLIT_CODES:
+        raise ValueError(f"split must be one of {list(_HMDB_SPLIT_CODES)}, got {split!r}")
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"HMDB51 split folder {split_dir} not found")
+    suffix = f"_test_split{int(split_id)}.txt"
+    files = sorted(p for p in split_dir.iterdir() if p.name.endswith(suffix))
+    if not files:
+        raise FileNotFoundError(f"no *{suffix} files in {split_dir}")
+    code = str(_HMDB_SPLIT_CODES[split])
+    classes = _resolve_label_map(label_map)
+    if classes is None:
+        classes = sorted(p.name[: -len(suffix)] for p in files)
+    known = set(classes)
+    records: list[VideoRecord] = []
+    bad: list[BadItem] = []
+    for f in files:
+        label = f.name[: -len(suffix)]
+        for ln in f.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+            parts = ln.split()
+            if len(parts) < 2 or parts[-1] != code:
+                continue
+            name = " ".join(parts[:-1])
+            path = root / label / name
+            vid = Path(name).stem
+            if label not in known:
+                bad.append(BadItem(vid, str(path), _unknown(label, label_map), {"label": label}))
+            elif not path.is_file():
+                bad.append(BadItem(vid, str(path), f"missing file: no {name} under {path.parent}"))
+            else:
+                records.append(VideoRecord(path, label, vid, split))
+    return DatasetIndex(records, list(classes), bad)
+
+
+def load_index(root: str | Path, split: str | None, label_map: LabelMap = None) -> DatasetIndex:
+    """Index a dataset, detecting its layout.
+
+    ``{root}/{split}.csv`` exists: Kinetics layout (:func:`kinetics_index`); otherwise plain class
+    folders (:func:`folder_index`).
+
+    >>> index = load_index("data/synth", "train")  # doctest: +SKIP
+    >>> index.classes[:2], len(index.records), len(index.bad)  # doctest: +SKIP
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} not found")
+    if split is not None and (root / f"{split}.csv").is_file():
+        return kinetics_index(root, split, label_map=label_map)
+    return folder_index(root, split, label_map=label_map)
+
+
+# --------------------------------------------------------------------------------------------
+# torch dataset
+
+
+class VideoDataset(Dataset):
+    """Clips of labelled videos, decoded on demand.
+
+    ``sampling="random"`` gives one random clip per video per epoch (reproducible from ``seed``,
+    the index and the epoch set by :meth:`set_epoch`); ``"uniform"`` gives ``num_clips`` evenly
+    spaced clips per video (item ``i`` is clip ``i % num_clips`` of video ``i // num_clips``).
+
+    A video that cannot be decoded does not raise and is not replaced by another: its item is
+    ``{"error", "video_id", "path", "clip_index", "label"}`` and :func:`collate` lists it as bad.
+
+    Args:
+        records: The videos (e.g. ``DatasetIndex.records``).
+        classes: Class names in label index order.
+        frames: Frames per clip.
+        fps: Resample to this frame rate; None keeps the native rate.
+        sampling: ``"random"`` or ``"uniform"``.
+        num_clips: Clips per video for uniform sampling.
+        short: Policy for a video shorter than the clip: ``loop``, ``pad`` or ``error``.
+        transform: Applied to the uint8 ``(T, H, W, 3)`` numpy clip; without it the item's
+            ``video`` is a uint8 tensor ``(T, H, W, 3)``.
+        seed: Base seed of random sampling.
+        cache: Decode each video once, keep its frames in memory and cut clips from them
+            (native frame rate only). For small datasets such as the synthetic controls, where
+            decoding would otherwise dominate each epoch; with DataLoader workers each worker
+            holds its own cache, so use it with ``num_workers=0``.
+
+    Note:
+        :meth:`set_epoch` changes this object; with ``DataLoader(persistent_workers=True)`` the
+        workers keep their copy, so call it before the loader's iterator is created.
+
+    >>> index = load_index("data/synth", "train")  # doctest: +SKIP
+    >>> ds = VideoDataset(index.records, index.classes, frames=16)  # doctest: +SKIP
+    >>> loader = torch.utils.data.DataLoader(ds, batch_size=8, collate_fn=collate)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        classes: Sequence[str],
+        frames: int = 16,
+        fps: float | None = None,
+        sampling: str = "random",
+        num_clips: int = 1,
+        short: str = "loop",
+        transform: Callable[[np.ndarray], Any] | None = None,
+        seed: int = 0,
+        cache: bool = False,
+    ) -> None:
+        if cache and fps is not None:
+            raise ValueError("cache keeps native-rate frames; it cannot be combined with fps")
+        if sampling not in ("random", "uniform"):
+            raise ValueError(f"sampling must be 'random' or 'uniform', got {sampling!r}")
+        if short not in SHORT_POLICIES:
+            raise ValueError(f"short must be one of {SHORT_POLICIES}, got {short!r}")
+        if frames < 1 or num_clips < 1:
+            raise ValueError(f"frames and num_clips must be >= 1, got {frames}, {num_clips}")
+        if fps is not None and fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.records = list(records)
+        self.classes = list(classes)
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted({r.label for r in self.records if r.label not in self.class_to_idx})
+        if unknown:
+            raise ValueError(f"records have labels not in classes: {unknown[:5]}")
+        self.frames = int(frames)
+        self.fps = fps
+        self.sampling = sampling
+        self.num_clips = int(num_clips) if sampling == "uniform" else 1
+        self.short = short
+        self.transform = transform
+        self.seed = int(seed)
+        self.epoch = 0
+        self._info: dict[str, VideoInfo | VideoError] = {}
+        self.cache = cache
+        self._frames: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.records) * self.num_clips
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use a new random clip per video (random sampling); same epoch, same clips."""
+        self.epoch = int(epoch)
+
+    def info(self, path: str) -> VideoInfo:
+        """Probe ``path`` once per dataset object; raises :class:`VideoError` (also cached)."""
+        cached = self._info.get(path)
+        if cached is None:
+            try:
+                cached = video.probe(path)
+            except VideoError as e:
+                cached = e
+            self._info[path] = cached
+        if isinstance(cached, VideoError):
+            raise cached
+        return cached
+
+    def available(self, info: VideoInfo) -> int:
+        """Frame positions of a video at the sampling rate."""
+        if self.fps is None:
+            return int(info.num_frames)
+        return int(np.floor(info.duration * self.fps + 1e-6))
+
+    def clip_start(self, index: int, info: VideoInfo) -> int:
+        """Start frame (at the sampling rate) of item ``index``."""
+        available = self.available(info)
+        if self.sampling == "uniform":
+            starts = uniform_clip_starts(available, self.frames, self.num_clips)
+            return starts[index % self.num_clips]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return random_clip_start(available, self.frames, rng)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        record = self.records[index // self.num_clips]
+        clip_index = index % self.num_clips
+        path = str(record.path)
+        label = self.class_to_idx[record.label]
+        try:
+            info = self.info(path)
+            start = self.clip_start(index, info)
+            rate = self.fps if self.fps is not None else info.fps
+            if self.cache:
+                clip = self._cut(path, info, start)
+            else:
+                clip = video.read_clip(
+                    path,
+                    self.frames,
+                    start=start / rate if rate else 0.0,
+                    fps=self.fps,
+                    short=self.short,
+                    info=info,
+                )
+        except VideoError as e:
+            return {
+                "error": e.reason,
+                "video_id": record.video_id,
+                "path": path,
+                "clip_index": clip_index,
+                "label": label,
+            }
+        out = self.transform(clip) if self.transform is not None else torch.from_numpy(clip)
+        return {
+            "video": out,
+            "label": label,
+            "video_id": record.video_id,
+            "clip_index": clip_index,
+            "path": path,
+        }
+
+    def _cut(self, path: str, info: VideoInfo, start: int) -> np.ndarray:
+        """Clip of ``self.frames`` frames from ``start`` out of the cached whole video."""
+        frames = self._frames.get(path)
+        if frames is None:
+            frames = video.read_clip(path, info.num_frames, short="error", info=info)
+            self._frames[path] = frames
+        available = len(frames) - start
+        steps = np.arange(self.frames)
+        if available < self.frames:
+            if self.short == "error" or available <= 0:
+                raise VideoError(
+                    path,
+                    f"shorter than the requested clip: {max(available, 0)} frames available "
+                    f"from frame {start}, {self.frames} requested",
+                )
+            steps = steps % available if self.short == "loop" else np.minimum(steps, available - 1)
+        return frames[start + steps]
+
+
+def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch :class:`VideoDataset` items, listing the failed ones.
+
+    Returns:
+        ``video``: stacked tensor ``(B, ...)`` of the good items (None if none is good),
+        ``label`` and ``clip_index``: LongTensor ``(B,)``, ``video_id`` and ``path``: lists, and
+        ``bad``: a :class:`~motionprobe.types.BadItem` per failed item (reason, label, clip).
+    """
+    good = [b for b in batch if "error" not in b]
+    bad = [
+        BadItem(
+            str(b["video_id"]),
+            str(b["path"]),
+            str(b["error"]),
+            {"label": b.get("label"), "clip_index": b.get("clip_index")},
+        )
+        for b in batch
+        if "error" in b
+    ]
+    videos = [torch.as_tensor(b["video"]) for b in good]
+    return {
+        "video": torch.stack(videos) if videos else None,
+        "label": torch.tensor([int(b["label"]) for b in good], dtype=torch.long),
+        "video_id": [b["video_id"] for b in good],
+        "clip_index": torch.tensor([int(b["clip_index"]) for b in good], dtype=torch.long),
+        "path": [b["path"] for b in good],
+        "bad": bad,
+    }

@@ -1,0 +1,109 @@
+"""Atomic writes: a killed run never leaves half a file behind.
+
+Every file that matters (tables, configs, checkpoints, videos, reports) is written to a temporary
+name in the same folder and renamed into place, which is atomic on POSIX file systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary name keeps the suffix so that writers choosing a format by extension work.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("hi")
+    >>> target.read_text()
+    'hi'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented JSON."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_csv(path: str | Path, frame: Any) -> Path:
+    """Atomically write a pandas DataFrame as CSV without its index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_parquet(path: str | Path, frame: Any) -> Path:
+    """Atomically write a pandas DataFrame as Parquet without its index."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def provenance(records: list | None = None, seed: int | None = None) -> dict:
+    """What a result needs to be reproduced: versions, git commit, dataset manifest hash, seed.
+
+    Args:
+        records: The dataset's :class:`~motionprobe.types.VideoRecord` list; its manifest hash
+            covers each video's id, label and file size, so a changed copy is noticed.
+        seed: The run's seed.
+    """
+    import hashlib
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    versions = {}
+    for package in ("motionprobe", "torch", "torchvision", "numpy", "pandas", "av", "captum"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    info: dict = {"versions": versions, "python": platform.python_version(), "git_commit": commit}
+    if records is not None:
+        digest = hashlib.sha256()
+        for r in sorted(records, key=lambda r: (r.label, r.video_id)):
+            size = Path(r.path).stat().st_size if Path(r.path).exists() else -1
+            digest.update(f"{r.video_id},{r.label},{size}\n".encode())
+        info["manifest_sha256"] = digest.hexdigest()
+        info["manifest_videos"] = len(records)
+    if seed is not None:
+        info["seed"] = seed
+    return info

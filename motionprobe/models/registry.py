@@ -1,0 +1,43 @@
+"""Model registry: ``create_model(name, num_classes, **kwargs)`` and ``list_models()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a builder under its function name (decorator)."""
+    if fn.__name__ in _MODELS:
+        raise ValueError(f"model {fn.__name__!r} registered twice")
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`, sorted.
+
+    >>> "c3d" in list_models()
+    True
+    """
+    return sorted(_MODELS)
+
+
+def create_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+    """Build a registered model returning ``(B, num_classes)`` logits.
+
+    The model carries ``model.preset`` (its input preset) and ``model.config`` (name and kwargs, so
+    a checkpoint can rebuild it).
+
+    >>> model = create_model("c3d_tiny", num_classes=5)
+    >>> model.config["name"], model.preset.crop
+    ('c3d_tiny', 64)
+    """
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {list_models()}")
+    model = _MODELS[name](num_classes=num_classes, **kwargs)
+    model.config = {"name": name, "num_classes": num_classes, "kwargs": dict(kwargs)}
+    return model

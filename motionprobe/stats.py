@@ -1,0 +1,626 @@
+"""Per-class statistics of a probing run: paired accuracy drops, bootstrap CIs, tests, taxonomy.
+
+Everything here reads the tidy predictions table of a run (``predictions.parquet``: one row per
+clip x intervention x seed, see ``DESIGN.md``) or the tables derived from it, and returns pandas
+DataFrames. No model is needed: any result can be re-analysed from its files.
+
+A *clip* is ``(video_id, clip_index)``. When an intervention was run with several seeds, a clip's
+correctness is first averaged over its seeds, so every clip weighs the same whatever its seed count.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Mapping, Sequence
+from itertools import product
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from motionprobe.types import CUES, VERDICTS
+
+CLEAN = "clean"
+
+#: Columns of :func:`per_class`, in order.
+PER_CLASS_COLUMNS = (
+    "class",
+    "intervention",
+    "n",
+    "acc",
+    "acc_clean",
+    "drop",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "precision",
+    "precision_clean",
+    "precision_drop",
+    "n_pred",
+    "top_pred",
+    "top_pred_share",
+)
+
+#: Verdict expected for each ground-truth cue of a synthetic class.
+EXPECTED_VERDICT = {
+    "appearance": "single_frame",
+    "motion": "bag_of_frames",
+    "order": "ordered_sequence",
+}
+
+_CLIP = ["video_id", "clip_index"]
+_MAX_DRAWS = 4_000_000  # elements per bootstrap/permutation chunk (bounds memory)
+_EXACT_SIGN_FLIP = 12  # enumerate all 2**m sign vectors up to this many non-zero differences
+
+
+# --------------------------------------------------------------------------------------------
+# small numerical helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int, *names: str) -> np.random.Generator:
+    """A generator that depends on ``seed`` and the names only (not on which other rows exist)."""
+    return np.random.default_rng([int(seed), *(zlib.crc32(str(n).encode()) for n in names)])
+
+
+def bootstrap_mean_ci(
+    values: np.ndarray, n_boot: int = 2000, ci: float = 0.95, rng: np.random.Generator | None = None
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of ``values`` (shape ``(n,)``), vectorised.
+
+    Replicates are drawn as an ``(n_boot, n)`` index matrix (in chunks that bound memory), so
+    there is no Python loop over replicates. A constant sample gets the degenerate CI
+    ``(v, v)``; an empty one ``(nan, nan)``.
+
+    >>> bootstrap_mean_ci(np.ones(10))
+    (1.0, 1.0)
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if n == 0:
+        return float("nan"), float("nan")
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    rng = rng if rng is not None else np.random.default_rng(0)
+    chunk = max(1, _MAX_DRAWS // n)
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = values[idx].mean(axis=1)
+    alpha = (1.0 - ci) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def sign_flip_pvalue(
+    diffs: np.ndarray, n_perm: int = 2000, rng: np.random.Generator | None = None
+) -> float:
+    """Two-sided paired sign-flip permutation test of ``mean(diffs) == 0``.
+
+    Zero differences do not change the statistic ``|sum(diffs)|`` under any sign flip and are
+    dropped. With at most 12 non-zero differences all ``2**m`` sign vectors are enumerated (exact
+    p); otherwise ``n_perm`` random sign vectors give ``(1 + k) / (1 + n_perm)``.
+
+    >>> sign_flip_pvalue(np.zeros(5))
+    1.0
+    """
+    d = np.asarray(diffs, dtype=float)
+    d = d[d != 0]
+    m = d.size
+    if m == 0:
+        return 1.0
+    observed = abs(d.sum()) - 1e-12
+    if m <= _EXACT_SIGN_FLIP:
+        signs = np.array(list(product((1.0, -1.0), repeat=m)))
+        return float(np.mean(np.abs(signs @ d) >= observed))
+    rng = rng if rng is not None else np.random.default_rng(0)
+    chunk = max(1, _MAX_DRAWS // m)
+    hits = 0
+    for start in range(0, n_perm, chunk):
+        k = min(n_perm, start + chunk) - start
+        signs = rng.integers(0, 2, size=(k, m)) * 2.0 - 1.0
+        hits += int(np.sum(np.abs(signs @ d) >= observed))
+    return float((1 + hits) / (1 + n_perm))
+
+
+def mcnemar_exact(clean: np.ndarray, other: np.ndarray) -> float:
+    """Exact two-sided McNemar test for paired 0/1 correctness (binomial test on discordant pairs).
+
+    >>> mcnemar_exact(np.array([1, 1, 0]), np.array([1, 1, 0]))
+    1.0
+    """
+    clean = np.asarray(clean).astype(bool)
+    other = np.asarray(other).astype(bool)
+    b = int(np.sum(clean & ~other))
+    c = int(np.sum(~clean & other))
+    if b + c == 0:
+        return 1.0
+    return _binom_two_sided(b, b + c)
+
+
+@functools.lru_cache(maxsize=65536)
+def _binom_two_sided(k: int, n: int) -> float:
+    """Exact two-sided binomial test p of ``k`` successes in ``n`` at 0.5 (cached: many repeats)."""
+    return float(sps.binomtest(k, n, 0.5, alternative="two-sided").pvalue)
+
+
+def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values); NaNs stay NaN and are not counted.
+
+    >>> benjamini_hochberg([0.01, 0.04, 0.03]).round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    p = np.asarray(p_values, dtype=float)
+    q = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    pv = p[ok]
+    order = np.argsort(pv, kind="mergesort")
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.clip(ranked, 0.0, 1.0)
+    q[ok] = out
+    return q
+
+
+# --------------------------------------------------------------------------------------------
+# per-clip tables
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Copy of the needed columns with plain dtypes, a float ``correct`` and a per-row weight.
+
+    The weight is ``1 / (number of seed rows of that clip under that intervention)``, so that
+    prediction counts (precision, top_pred) are in clip units whatever the seed count.
+    """
+    required = {"video_id", "label", "intervention", "pred", "correct"}
+    missing = required - set(predictions.columns)
+    if missing:
+        raise ValueError(f"predictions table lacks columns {sorted(missing)}")
+    df = pd.DataFrame(
+        {
+            "video_id": predictions["video_id"].astype(str).to_numpy(dtype=object),
+            "clip_index": (
+                predictions["clip_index"].to_numpy()
+                if "clip_index" in predictions
+                else np.zeros(len(predictions), dtype=int)
+            ),
+            "label": predictions["label"].astype(str).to_numpy(dtype=object),
+            "intervention": predictions["intervention"].astype(str).to_numpy(dtype=object),
+            "pred": predictions["pred"].astype(str).to_numpy(dtype=object),
+            "correct": predictions["correct"].astype(float).to_numpy(),
+        }
+    )
+    size = df.groupby(["intervention", *_CLIP], sort=False)["correct"].transform("size")
+    df["w"] = 1.0 / size.to_numpy(dtype=float)
+    return df
+
+
+def clip_correctness(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Correctness per clip and intervention, averaged over seeds.
+
+    Returns:
+        Columns ``intervention, video_id, clip_index, label, correct, n_seeds``; ``correct`` is
+        in ``[0, 1]`` (a share of seeds when several seeds were run).
+    """
+    df = _prepare(predictions)
+    return (
+        df.groupby(["intervention", *_CLIP], sort=False)
+        .agg(label=("label", "first"), correct=("correct", "mean"), n_seeds=("correct", "size"))
+        .reset_index()
+    )
+
+
+def accuracy_by_intervention(
+    predictions: pd.DataFrame, n_boot: int = 2000, ci: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Overall accuracy per intervention with a bootstrap CI over clips (seeds averaged first).
+
+    Returns:
+        Columns ``intervention, n, acc, ci_low, ci_high``; ``clean`` first, then the others in
+        order of appearance.
+    """
+    clips = clip_correctness(predictions)
+    names = list(dict.fromkeys(clips["intervention"]))
+    names = [n for n in names if n == CLEAN] + [n for n in names if n != CLEAN]
+    rows = []
+    for name in names:
+        v = clips.loc[clips["intervention"] == name, "correct"].to_numpy()
+        low, high = bootstrap_mean_ci(v, n_boot, ci, _rng(seed, "overall", name))
+        rows.append(
+            {"intervention": name, "n": v.size, "acc": v.mean(), "ci_low": low, "ci_high": high}
+        )
+    return pd.DataFrame(rows, columns=["intervention", "n", "acc", "ci_low", "ci_high"])
+
+
+# --------------------------------------------------------------------------------------------
+# per-class table
+# --------------------------------------------------------------------------------------------
+
+
+def _precision(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
+    """(precision, n_pred) per predicted class under intervention ``name``, in clip units."""
+    sub = df[df["intervention"] == name]
+    mass = sub.groupby("pred")["w"].sum()
+    hit = sub[sub["pred"] == sub["label"]].groupby("pred")["w"].sum()
+    precision = (hit.reindex(mass.index).fillna(0.0) / mass).astype(float)
+    return precision, mass
+
+
+def _top_pred(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Most frequent prediction (and its share) of each class's clips under ``name``."""
+    sub = df[df["intervention"] == name]
+    mass = sub.groupby(["label", "pred"])["w"].sum().reset_index()
+    mass["share"] = mass["w"] / mass.groupby("label")["w"].transform("sum")
+    mass = mass.sort_values(["label", "share", "pred"], ascending=[True, False, True])
+    top = mass.drop_duplicates("label").set_index("label")
+    return top[["pred", "share"]]
+
+
+def per_class(
+    predictions: pd.DataFrame,
+    classes: Sequence[str] | None = None,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-class accuracy drop under each intervention, with paired CIs, tests and precision.
+
+    Clips are paired: a class's ``drop`` is ``acc_clean - acc`` over the clips that were run both
+    clean and under the intervention (``n`` of them), so ``acc_clean`` may differ slightly between
+    interventions when some clips are missing from one of them.
+
+    * ``ci_low, ci_high``: percentile bootstrap CI (level ``ci``, ``n_boot`` replicates) of the
+      mean per-clip difference ``clean - intervention``, resampling the class's clips.
+    * ``p_value``: exact two-sided McNemar test (binomial test on the discordant pairs) when every
+      clip's correctness is 0 or 1 under both inputs; otherwise (seed-averaged correctness) a
+      two-sided paired sign-flip permutation test of the per-clip differences (exact up to 12
+      non-zero differences, else ``n_boot`` random flips). ``q_value``: Benjamini–Hochberg over
+      all rows of the returned table.
+    * ``precision``: among all clips (any class) predicted as this class under the intervention,
+      the share whose label is this class (NaN if none); ``n_pred`` how many clips were predicted
+      as it; ``precision_clean`` the same on clean input; ``precision_drop = precision_clean -
+      precision``. A large ``precision_drop`` marks a *sink* class that absorbs other classes'
+      clips (see ``METHODS.md``). With several seeds, prediction counts are in clip units (a clip
+      contributes ``1 / n_seeds`` per seed row).
+    * ``top_pred, top_pred_share``: the most frequent prediction of this class's clips under the
+      intervention and its share (ties broken by name).
+
+    Args:
+        predictions: The tidy predictions table (``video_id, clip_index, label, intervention,
+            seed, pred, correct`` at least; ``clip_index`` defaults to 0 when absent). It must
+            contain the intervention ``clean``.
+        classes: Class order of the output; classes present in the table but not listed are
+            appended in sorted order. Default: sorted. Classes without clips get no rows.
+        n_boot: Bootstrap replicates (also random sign flips for the permutation test).
+        ci: Confidence level of the CI.
+        seed: Seed of the resampling; each (class, intervention) row draws from its own generator
+            derived from the seed and the names, so a row does not depend on the other rows.
+
+    Returns:
+        One row per (class, intervention) for every intervention except ``clean``, class-major,
+        interventions in order of first appearance; columns :data:`PER_CLASS_COLUMNS`.
+
+    >>> rows = [dict(video_id=f"v{i}", clip_index=0, label="a", intervention=iv, seed=0,
+    ...              pred="a" if iv == "clean" else "b", correct=iv == "clean")
+    ...         for i in range(10) for iv in ("clean", "freeze")]
+    >>> per_class(pd.DataFrame(rows))[["class", "intervention", "n", "drop", "ci_low"]]
+      class intervention   n  drop  ci_low
+    0     a       freeze  10   1.0     1.0
+    """
+    df = _prepare(predictions)
+    names = [n for n in dict.fromkeys(df["intervention"]) if n != CLEAN]
+    if CLEAN not in set(df["intervention"]):
+        raise ValueError("predictions table has no 'clean' rows: nothing to pair with")
+
+    present = set(df["label"])
+    if classes is None:
+        order = sorted(present)
+    else:
+        listed = [str(c) for c in classes]
+        order = [c for c in listed if c in present] + sorted(present - set(listed))
+
+    clips = (
+        df.groupby(["intervention", *_CLIP], sort=False)
+        .agg(label=("label", "first"), correct=("correct", "mean"))
+        .reset_index()
+    )
+    clean = clips[clips["intervention"] == CLEAN].drop(columns=["intervention", "label"])
+    clean = clean.rename(columns={"correct": "c0"})
+    prec_clean, _ = _precision(df, CLEAN)
+
+    rows: list[dict] = []
+    for name in names:
+        paired = clips[clips["intervention"] == name].merge(clean, on=_CLIP, how="inner")
+        groups = {k: g for k, g in paired.groupby("label", sort=False)}
+        prec, n_pred = _precision(df, name)
+        top = _top_pred(df, name)
+        for cls in order:
+            g = groups.get(cls)
+            c0 = g["c0"].to_numpy() if g is not None else np.empty(0)
+            c1 = g["correct"].to_numpy() if g is not None else np.empty(0)
+            n = c0.size
+            rng = _rng(seed, cls, name)
+            if n:
+                d = c0 - c1
+                acc, acc_clean = float(c1.mean()), float(c0.mean())
+                low, high = bootstrap_mean_ci(d, n_boot, ci, rng)
+                binary = np.isin(c0, (0.0, 1.0)).all() and np.isin(c1, (0.0, 1.0)).all()
+                p = mcnemar_exact(c0, c1) if binary else sign_flip_pvalue(d, n_boot, rng)
+            else:
+                acc = acc_clean = low = high = p = float("nan")
+            pr = float(prec.get(cls, np.nan))
+            pc = float(prec_clean.get(cls, np.nan))
+            rows.append(
+                {
+                    "class": cls,
+                    "intervention": name,
+                    "n": n,
+                    "acc": acc,
+                    "acc_clean": acc_clean,
+                    "drop": acc_clean - acc,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": p,
+                    "q_value": np.nan,
+                    "precision": pr,
+                    "precision_clean": pc,
+                    "precision_drop": pc - pr,
+                    "n_pred": float(n_pred.get(cls, 0.0)),
+                    "top_pred": top["pred"].get(cls, None),
+                    "top_pred_share": float(top["share"].get(cls, np.nan)),
+                }
+            )
+    out = pd.DataFrame(rows, columns=list(PER_CLASS_COLUMNS))
+    if len(out):
+        out["q_value"] = benjamini_hochberg(out["p_value"].to_numpy())
+        cls_rank = {c: i for i, c in enumerate(order)}
+        iv_rank = {c: i for i, c in enumerate(names)}
+        out = out.sort_values(
+            ["class", "intervention"],
+            key=lambda s: s.map(cls_rank if s.name == "class" else iv_rank),
+            kind="mergesort",
+        ).reset_index(drop=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# taxonomy
+# --------------------------------------------------------------------------------------------
+
+NEGLIGIBLE, MATERIAL, UNDETERMINED, ABSENT = "negligible", "material", "undetermined", "absent"
+
+
+def drop_state(drop: float, ci_low: float, ci_high: float, min_drop: float = 0.2) -> str:
+    """Classify one accuracy drop: ``negligible``, ``material``, ``undetermined`` (or ``absent``).
+
+    *negligible*: the CI's upper bound is below ``min_drop``; *material*: the CI's lower bound is
+    above 0 and the point drop is at least ``min_drop``; otherwise *undetermined*. A NaN drop
+    (intervention not run for this class) is ``absent``.
+
+    >>> drop_state(0.9, 0.8, 1.0), drop_state(0.0, -0.05, 0.05), drop_state(0.2, -0.1, 0.5)
+    ('material', 'negligible', 'undetermined')
+    """
+    if drop is None or ci_low is None or ci_high is None:
+        return ABSENT
+    if np.isnan(drop) or np.isnan(ci_low) or np.isnan(ci_high):
+        return ABSENT
+    if ci_high < min_drop:
+        return NEGLIGIBLE
+    if ci_low > 0 and drop >= min_drop:
+        return MATERIAL
+    return UNDETERMINED
+
+
+def _fmt_drop(kind: str, state: str, drop: float, low: float, high: float) -> str:
+    return f"{kind} {state} ({drop:+.2f} [{low:+.2f}, {high:+.2f}])"
+
+
+def taxonomy(
+    per_class_df: pd.DataFrame,
+    freeze: str = "freeze",
+    shuffle: str = "shuffle",
+    reverse: str = "reverse",
+    min_drop: float = 0.2,
+    min_clean: float = 0.5,
+    min_n: int = 5,
+    min_sink: float = 0.5,
+) -> pd.DataFrame:
+    """Per class: does the model need a single frame, a bag of frames, or an ordered sequence?
+
+    The rule (thresholds are the arguments):
+
+    1. A drop (``clean - intervention`` accuracy, with its bootstrap CI from :func:`per_class`)
+       is *negligible* if the CI's upper bound < ``min_drop``; *material* if the CI's lower
+       bound > 0 and the point drop >= ``min_drop``; otherwise *undetermined*.
+    2. ``inconclusive`` if the class has fewer than ``min_n`` clips or its clean accuracy is below
+       ``min_clean`` ("not recognised on clean input": a drop from chance says nothing).
+    3. The class *needs frames* if its ``freeze`` drop is material, OR it is a *sink* under
+       freeze: ``precision_drop_freeze >= min_sink`` with ``n_pred_freeze >= min_n`` (most of
+       what the model calls this class under freeze are other classes' frozen clips, so its
+       kept accuracy is no evidence that one frame suffices — a class of still videos behaves
+       like this). It is *frame-free* if its freeze
+       drop is negligible and it is not a sink.
+    4. Frame-free -> ``single_frame``. Needs frames -> ``ordered_sequence`` if the ``shuffle`` or
+       ``reverse`` drop is material; ``bag_of_frames`` if every available one of them is
+       negligible; ``inconclusive`` otherwise; ``inconclusive`` (stated in ``reason``) when
+       neither shuffle nor reverse was run. Freeze drop undetermined (and not a sink) ->
+       ``inconclusive``.
+
+    Args:
+        per_class_df: Output of :func:`per_class` (or ``per_class.csv`` read back).
+        freeze, shuffle, reverse: Intervention names playing these roles. ``freeze`` must be
+            present (``ValueError`` otherwise); shuffle and reverse may be absent.
+        min_drop: Smallest accuracy drop that counts as material (absolute, 0-1 scale).
+        min_clean: Smallest clean accuracy for a class to be judged.
+        min_n: Smallest number of clips (and of frozen clips predicted as the class for the sink
+            test).
+        min_sink: Smallest fall in precision under freeze that makes a class a sink. Set apart
+            from ``min_drop`` because a few strays into a class are not a sink: with the default
+            0.5, most of the frozen clips predicted as the class must come from other classes.
+
+    Returns:
+        One row per class (order of ``per_class_df``): ``class, verdict`` (in ``VERDICTS``),
+        evidence ``acc_clean, n, drop_freeze, ci_low_freeze, ci_high_freeze,
+        precision_drop_freeze, n_pred_freeze, sink, drop_shuffle, ci_low_shuffle,
+        ci_high_shuffle, drop_reverse, ci_low_reverse, ci_high_reverse`` and a short ``reason``.
+    """
+    ivs = set(per_class_df["intervention"].astype(str))
+    if freeze not in ivs:
+        raise ValueError(
+            f"taxonomy needs the freeze intervention {freeze!r}; the table has {sorted(ivs)}"
+        )
+
+    def table(name: str) -> pd.DataFrame:
+        sub = per_class_df[per_class_df["intervention"].astype(str) == name]
+        return sub.drop_duplicates("class").set_index("class")
+
+    fr = table(freeze)
+    others = {role: table(name) for role, name in (("shuffle", shuffle), ("reverse", reverse))}
+    classes = list(dict.fromkeys(per_class_df["class"]))
+
+    def get(t: pd.DataFrame, cls: str, col: str) -> float:
+        if cls not in t.index or col not in t.columns:
+            return float("nan")
+        v = t.at[cls, col]
+        return float(v) if v is not None and not pd.isna(v) else float("nan")
+
+    rows = []
+    for cls in classes:
+        row: dict = {"class": cls}
+        row["acc_clean"] = get(fr, cls, "acc_clean")
+        n = get(fr, cls, "n")
+        row["n"] = int(n) if not np.isnan(n) else 0
+        for col in ("drop", "ci_low", "ci_high", "precision_drop", "n_pred"):
+            row[f"{col}_freeze"] = get(fr, cls, col)
+        for role, t in others.items():
+            for col in ("drop", "ci_low", "ci_high"):
+                row[f"{col}_{role}"] = get(t, cls, col)
+
+        f_state = drop_state(
+            row["drop_freeze"], row["ci_low_freeze"], row["ci_high_freeze"], min_drop
+        )
+        pd_f, npred_f = row["precision_drop_freeze"], row["n_pred_freeze"]
+        sink = bool(
+            not np.isnan(pd_f) and pd_f >= min_sink and not np.isnan(npred_f) and npred_f >= min_n
+        )
+        row["sink"] = sink
+        freeze_txt = _fmt_drop(
+            "freeze", f_state, row["drop_freeze"], row["ci_low_freeze"], row["ci_high_freeze"]
+        )
+
+        if row["n"] < min_n:
+            verdict, reason = "inconclusive", f"too few clips (n={row['n']} < {min_n})"
+        elif np.isnan(row["acc_clean"]) or row["acc_clean"] < min_clean:
+            verdict = "inconclusive"
+            reason = (
+                f"not recognised on clean input (acc_clean={row['acc_clean']:.2f} < {min_clean})"
+            )
+        elif f_state == NEGLIGIBLE and not sink:
+            verdict, reason = "single_frame", f"{freeze_txt}, not a sink: one frame suffices"
+        elif f_state == MATERIAL or sink:
+            sink_txt = f"sink under freeze (precision drop {pd_f:.2f}, {npred_f:.0f} predicted)"
+            why = freeze_txt if f_state == MATERIAL else sink_txt
+            states = {
+                role: drop_state(
+                    row[f"drop_{role}"], row[f"ci_low_{role}"], row[f"ci_high_{role}"], min_drop
+                )
+                for role in others
+            }
+            avail = {r: s for r, s in states.items() if s != ABSENT}
+            order_txt = "; ".join(
+                _fmt_drop(r, s, row[f"drop_{r}"], row[f"ci_low_{r}"], row[f"ci_high_{r}"])
+                for r, s in avail.items()
+            )
+            if not avail:
+                verdict = "inconclusive"
+                reason = f"needs frames ({why}) but neither shuffle nor reverse was run"
+            elif any(s == MATERIAL for s in avail.values()):
+                verdict, reason = "ordered_sequence", f"needs frames ({why}); {order_txt}"
+            elif all(s == NEGLIGIBLE for s in avail.values()):
+                verdict, reason = "bag_of_frames", f"needs frames ({why}); {order_txt}"
+            else:
+                verdict = "inconclusive"
+                reason = f"needs frames ({why}); order effect undetermined: {order_txt}"
+        else:
+            verdict, reason = "inconclusive", f"{freeze_txt}, not a sink"
+        assert verdict in VERDICTS
+        row["verdict"] = verdict
+        row["reason"] = reason
+        rows.append(row)
+
+    columns = [
+        "class",
+        "verdict",
+        "acc_clean",
+        "n",
+        "drop_freeze",
+        "ci_low_freeze",
+        "ci_high_freeze",
+        "precision_drop_freeze",
+        "n_pred_freeze",
+        "sink",
+        "drop_shuffle",
+        "ci_low_shuffle",
+        "ci_high_shuffle",
+        "drop_reverse",
+        "ci_low_reverse",
+        "ci_high_reverse",
+        "reason",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# --------------------------------------------------------------------------------------------
+# summaries
+# --------------------------------------------------------------------------------------------
+
+
+def share_ci(
+    flags: Sequence[bool] | np.ndarray, n_boot: int = 2000, ci: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Share of True in ``flags`` (e.g. one flag per class) with a percentile bootstrap CI.
+
+    Used for "share of classes that do not need motion". Empty input gives NaNs.
+
+    >>> share_ci([True, True, False, False])[0]
+    0.5
+    """
+    f = np.asarray(flags, dtype=float)
+    if f.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    low, high = bootstrap_mean_ci(f, n_boot, ci, np.random.default_rng(seed))
+    return float(f.mean()), low, high
+
+
+def cue_agreement(taxonomy_df: pd.DataFrame, cues: Mapping[str, str]) -> pd.DataFrame:
+    """Compare verdicts with the ground-truth cues of synthetic classes.
+
+    Expected verdict per cue: appearance -> ``single_frame``, motion -> ``bag_of_frames``,
+    order -> ``ordered_sequence``. Classes of ``taxonomy_df`` without a cue are left out.
+
+    Returns:
+        Columns ``class, cue, verdict, expected, agrees`` (``agrees`` is bool).
+    """
+    bad = {c: v for c, v in cues.items() if v not in CUES}
+    if bad:
+        raise ValueError(f"unknown cues {bad}; expected one of {CUES}")
+    sub = taxonomy_df[taxonomy_df["class"].astype(str).isin(set(map(str, cues)))]
+    out = pd.DataFrame(
+        {
+            "class": sub["class"].astype(str).to_numpy(dtype=object),
+            "verdict": sub["verdict"].astype(str).to_numpy(dtype=object),
+        }
+    )
+    cue_map = {str(k): v for k, v in cues.items()}
+    out.insert(1, "cue", out["class"].map(cue_map))
+    out["expected"] = out["cue"].map(EXPECTED_VERDICT)
+    out["agrees"] = (out["verdict"] == out["expected"]).astype(bool)
+    return out

@@ -1,0 +1,173 @@
+"""Pure tensor functions: layout, resize/crop, and the normalisation presets of the models.
+
+Clips stay in pixel units (float32, 0..255) until the model's preset normalises them right before
+the forward pass, so interventions and flow act on pixels, never on normalised values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from motionprobe.types import TIME_DIM
+
+
+def to_model_layout(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Decoded frames to the model layout, in pixel units.
+
+    The only place in the package that permutes THWC to CTHW.
+
+    Args:
+        frames: uint8 ``(T, H, W, 3)`` or a batch ``(B, T, H, W, 3)``, RGB.
+
+    Returns:
+        float32 ``(3, T, H, W)`` or ``(B, 3, T, H, W)`` with values in 0..255.
+
+    >>> to_model_layout(np.zeros((8, 4, 5, 3), dtype=np.uint8)).shape
+    torch.Size([3, 8, 4, 5])
+    """
+    x = torch.as_tensor(frames)
+    if x.ndim == 4:
+        return x.permute(3, 0, 1, 2).float()
+    if x.ndim == 5:
+        return x.permute(0, 4, 1, 2, 3).float()
+    raise ValueError(f"expected (T, H, W, 3) or (B, T, H, W, 3) frames, got shape {tuple(x.shape)}")
+
+
+def resize_short_side(clip: torch.Tensor, short_side: int) -> torch.Tensor:
+    """Resize ``(C, T, H, W)`` so that ``min(H, W) == short_side``, keeping the aspect ratio."""
+    h, w = clip.shape[-2:]
+    if min(h, w) == short_side:
+        return clip
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(h * scale)), max(short_side, round(w * scale)))
+    # Frames of one clip are resized together: time is the batch dimension of interpolate.
+    out = F.interpolate(clip.transpose(0, 1), size=size, mode="bilinear", antialias=True)
+    return out.transpose(0, 1)
+
+
+def crop(clip: torch.Tensor, size: int, top: int, left: int) -> torch.Tensor:
+    """Crop ``(..., H, W)`` to ``(..., size, size)`` at ``(top, left)``."""
+    return clip[..., top : top + size, left : left + size]
+
+
+def center_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
+    """Central ``size x size`` crop of ``(..., H, W)``."""
+    h, w = clip.shape[-2:]
+    return crop(clip, size, (h - size) // 2, (w - size) // 2)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How a model wants its clips: resize, crop, normalisation. Stored in every checkpoint.
+
+    Attributes:
+        name: Preset family (``c3d``, ``i3d_rgb``, ``imagenet``).
+        mean: Per-channel mean subtracted, in pixel units (0..255).
+        std: Per-channel divisor, in pixel units.
+        short_side: Frames are resized so that their short side has this length.
+        crop: Side of the square crop fed to the model.
+    """
+
+    name: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    short_side: int
+    crop: int
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise a pixel-unit batch ``(B, C, T, H, W)`` (or clip ``(C, T, H, W)``)."""
+        shape = (-1, 1, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
+        return (x - mean) / std
+
+    def to_dict(self) -> dict:
+        """Plain dict (lists and numbers) for checkpoints and configs."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preset:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            d["name"], tuple(d["mean"]), tuple(d["std"]), int(d["short_side"]), int(d["crop"])
+        )
+
+
+def preset(name: str, crop: int | None = None, short_side: int | None = None) -> Preset:
+    """A named preset, optionally at another input size.
+
+    ``c3d``: resize to short side 128, crop 112, subtract per-channel means (approximately those
+    of the Sports-1M mean clip; C3D does not divide by a std). ``i3d_rgb``: rescale to [-1, 1],
+    224 crop of a 256 short side. ``imagenet``: ImageNet mean/std, 224 crop of 256. With ``crop``
+    given and no ``short_side``, the short side keeps the preset's ratio to the crop (128/112
+    for C3D).
+
+    >>> preset("c3d").crop, preset("c3d", crop=64).short_side
+    (112, 73)
+    """
+    base = {
+        "c3d": Preset("c3d", (90.25, 97.66, 101.41), (1.0, 1.0, 1.0), 128, 112),
+        "i3d_rgb": Preset("i3d_rgb", (127.5, 127.5, 127.5), (127.5, 127.5, 127.5), 256, 224),
+        "imagenet": Preset(
+            "imagenet", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 256, 224
+        ),
+    }
+    if name not in base:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(base)}")
+    p = base[name]
+    if crop is None and short_side is None:
+        return p
+    new_crop = crop or p.crop
+    new_short = short_side or round(new_crop * p.short_side / p.crop)
+    if new_short < new_crop:
+        raise ValueError(f"short side {new_short} is smaller than the crop {new_crop}")
+    return Preset(p.name, p.mean, p.std, new_short, new_crop)
+
+
+class ClipTransform:
+    """Decoded frames to a model-sized clip in pixel units (normalisation happens later, batched).
+
+    Args:
+        preset: Sizes to apply.
+        train: Random crop (and flip if ``flip``) instead of the centre crop.
+        flip: Random horizontal flips when training. Off by default: a flip turns ``move_left``
+            into ``move_right``, so it is wrong for direction-defined classes.
+        seed: Seed of the random crops.
+
+    Call it with uint8 ``(T, H, W, 3)``; it returns float32 ``(3, T, crop, crop)``.
+    """
+
+    def __init__(self, preset: Preset, train: bool = False, flip: bool = False, seed: int = 0):
+        self.preset = preset
+        self.train = train
+        self.flip = flip
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        clip = resize_short_side(to_model_layout(frames), self.preset.short_side)
+        size = self.preset.crop
+        if not self.train:
+            return center_crop(clip, size).contiguous()
+        h, w = clip.shape[-2:]
+        top = int(self.rng.integers(0, h - size + 1))
+        left = int(self.rng.integers(0, w - size + 1))
+        clip = crop(clip, size, top, left)
+        if self.flip and self.rng.random() < 0.5:
+            clip = clip.flip(-1)
+        return clip.contiguous()
+
+
+__all__ = [
+    "TIME_DIM",
+    "ClipTransform",
+    "Preset",
+    "center_crop",
+    "crop",
+    "preset",
+    "resize_short_side",
+    "to_model_layout",
+]

@@ -1,0 +1,107 @@
+"""Layout constants and the small dataclasses that cross module borders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Index of the time axis in a model batch ``(B, C, T, H, W)``.
+TIME_DIM = 2
+
+#: Containers found in downloaded Kinetics/UCF101/HMDB51 copies.
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mov",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".flv",
+    ".3gp",
+)
+
+#: Ground-truth cues of synthetic classes (see ``DESIGN.md``).
+CUES = ("appearance", "motion", "order")
+
+#: What a class needs to be recognised, as decided by :func:`motionprobe.stats.taxonomy`.
+VERDICTS = ("single_frame", "bag_of_frames", "ordered_sequence", "inconclusive")
+
+SPLITS = ("train", "val", "test")
+
+#: Columns of a Kinetics split CSV; extra columns (``is_cc``) are ignored.
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+
+#: Policies for a video shorter than the requested clip.
+SHORT_POLICIES = ("loop", "pad", "error")
+
+
+class VideoError(Exception):
+    """A video that cannot be used, with the file and the reason.
+
+    Args:
+        path: The offending file.
+        reason: Why it cannot be used, in a few words.
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`motionprobe.video.probe` learns about a file.
+
+    ``num_frames`` agrees with a full decode of the first video stream.
+    """
+
+    path: str
+    duration: float
+    fps: float
+    num_frames: int
+    width: int
+    height: int
+    codec: str = ""
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One labelled video of a dataset (not yet decoded)."""
+
+    path: Path
+    label: str
+    video_id: str
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One synthetic class, as written to ``classes.json``."""
+
+    name: str
+    cue: str
+    reverse_partner: str | None = None
+    description: str = ""
+
+
+@dataclass
+class BadItem:
+    """A video skipped by a run, with the reason; runs list these in their outputs."""
+
+    video_id: str
+    path: str
+    reason: str
+    extra: dict = field(default_factory=dict)
+
+
+def kinetics_filename(youtube_id: str, time_start: int, time_end: int, ext: str = ".mp4") -> str:
+    """Kinetics file name ``{youtube_id}_{start:06d}_{end:06d}{ext}``.
+
+    >>> kinetics_filename("abc", 5, 15)
+    'abc_000005_000015.mp4'
+    """
+    return f"{youtube_id}_{int(time_start):06d}_{int(time_end):06d}{ext}"

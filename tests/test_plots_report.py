@@ -1,0 +1,222 @@
+"""Figures and the Markdown report, from a tiny hand-built run folder."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from motionprobe.plots import intervention_heatmap, motion_dependence, save_figure  # noqa: E402
+from motionprobe.report import markdown_table, write_report  # noqa: E402
+from motionprobe.stats import per_class, taxonomy  # noqa: E402
+
+CUES = {"face": "appearance", "run": "motion", "open": "order", "close": "order"}
+
+
+def predictions() -> pd.DataFrame:
+    """face: survives everything; run: dies under freeze; open/close: die under reverse
+    (each predicted as the other); still: a sink under freeze."""
+    rows = []
+    n = 12
+    fate = {
+        # class: {intervention: prediction for all its clips}
+        "face": {"clean": "face", "freeze": "face", "shuffle": "face", "reverse": "face"},
+        "run": {"clean": "run", "freeze": "still", "shuffle": "run", "reverse": "run"},
+        "open": {"clean": "open", "freeze": "still", "shuffle": "open", "reverse": "close"},
+        "close": {"clean": "close", "freeze": "still", "shuffle": "close", "reverse": "open"},
+        "still": {"clean": "still", "freeze": "still", "shuffle": "still", "reverse": "still"},
+    }
+    for cls, by_iv in fate.items():
+        for i in range(n):
+            for iv, pred in by_iv.items():
+                # one clip per class is wrong everywhere, so the CIs are not degenerate
+                p = "face" if (i == 0 and cls != "face") else pred
+                rows.append(
+                    dict(video_id=f"{cls}{i}", clip_index=0, label=cls, intervention=iv,
+                         params="{}", seed=0, pred=p, correct=p == cls, p_label=0.5,
+                         logit_label=0.0)
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    preds = predictions()
+    pc = per_class(preds, n_boot=500)
+    tax = taxonomy(pc)
+    return preds, pc, tax
+
+
+def test_fixture_verdicts(tables):
+    _, _, tax = tables
+    assert dict(zip(tax["class"], tax["verdict"], strict=True)) == {
+        "close": "ordered_sequence",
+        "face": "single_frame",
+        "open": "ordered_sequence",
+        "run": "bag_of_frames",
+        "still": "bag_of_frames",
+    }
+
+
+def test_motion_dependence_ticks_in_drop_order(tables):
+    _, pc, tax = tables
+    before = plt.get_fignums()
+    fig = motion_dependence(pc, tax)
+    assert isinstance(fig, Figure)
+    assert plt.get_fignums() == before  # no pyplot state left behind
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    frz = pc[pc["intervention"] == "freeze"]
+    expected = frz.sort_values(["drop", "class"], ascending=[False, True])["class"].tolist()
+    assert labels == expected and len(labels) == 5
+    top, bottom = ax.get_ylim()[1], ax.get_ylim()[0]
+    assert top < bottom  # first label (largest drop) drawn at the top
+    assert "accuracy drop under freeze" in ax.get_xlabel()
+    assert len(fig.legends) == 1
+    assert {t.get_text() for t in fig.legends[0].get_texts()} == {
+        "single frame",
+        "bag of frames",
+        "ordered sequence",
+        "sink under freeze (hollow)",
+    }
+
+
+def test_motion_dependence_with_cues_and_other_intervention(tables):
+    _, pc, tax = tables
+    fig = motion_dependence(pc, tax, intervention="reverse", cues=CUES)
+    assert len(fig.axes) == 2  # drops + cue column
+    assert "under reverse" in fig.axes[0].get_xlabel()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[:2] == ["close", "open"]  # reversal hurts the order classes most
+    texts = {t.get_text() for lg in fig.legends for t in lg.get_texts()}
+    assert {"appearance", "motion", "order"} <= texts
+    with pytest.raises(ValueError, match="no rows"):
+        motion_dependence(pc, tax, intervention="nope")
+
+
+def test_motion_dependence_height_scales():
+    rng = np.random.default_rng(0)
+
+    def fake(n):
+        drop = rng.random(n)
+        pc = pd.DataFrame(
+            {"class": [f"class {i:03d}" for i in range(n)], "intervention": "freeze",
+             "drop": drop, "ci_low": drop - 0.1, "ci_high": drop + 0.1, "acc": 1 - drop,
+             "acc_clean": 1.0}
+        )  # fmt: skip
+        tax = pd.DataFrame({"class": pc["class"], "verdict": "inconclusive"})
+        return motion_dependence(pc, tax)
+
+    small, big = fake(14), fake(400)
+    assert len(big.axes[0].get_yticklabels()) == 400
+    h_small, h_big = small.get_size_inches()[1], big.get_size_inches()[1]
+    assert 3 <= h_small < 8
+    assert h_big > 10 * h_small / 2 and h_big / 400 >= 0.1  # at least 0.1 inch per class
+
+
+def test_heatmap(tables):
+    _, pc, _ = tables
+    fig = intervention_heatmap(pc)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["clean", "freeze", "shuffle", "reverse"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == sorted(CUES) + ["still"]
+    assert len(ax.texts) == 5 * 4  # annotated
+    data = ax.images[0].get_array()
+    assert data[0, 0] == pytest.approx(11 / 12)  # close, clean
+
+
+def test_save_figure(tmp_path, tables):
+    _, pc, tax = tables
+    paths = save_figure(motion_dependence(pc, tax), tmp_path / "figs" / "drop")
+    assert [p.name for p in paths] == ["drop.png", "drop.svg"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].stat().st_size > 1000 and b"<svg" in paths[1].read_bytes()[:2000]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["drop.png", "drop.svg"]
+
+
+def write_run(run, tables, optional=True):
+    preds, pc, tax = tables
+    run.mkdir(parents=True, exist_ok=True)
+    pc.to_csv(run / "per_class.csv", index=False)
+    tax.to_csv(run / "taxonomy.csv", index=False)
+    preds.to_parquet(run / "predictions.parquet", index=False)
+    if optional:
+        (run / "config.json").write_text(
+            json.dumps(
+                {
+                    "model": {"name": "i3d_tiny", "width": 8},
+                    "checkpoint": "ckpt/i3d_tiny.pt",
+                    "dataset": {"root": "data/synth", "split": "val"},
+                    "interventions": ["freeze", "shuffle", "reverse"],
+                    "seeds": [0],
+                    "taxonomy": {"min_drop": 0.25},
+                }
+            )
+        )
+        pd.DataFrame(
+            {"video_id": ["bad1"], "path": ["val/run/bad1.mp4"], "reason": ["cannot decode"]}
+        ).to_csv(run / "bad_items.csv", index=False)
+        save_figure(motion_dependence(pc, tax, cues=CUES), run / "figures" / "motion_dependence")
+    return run
+
+
+def test_report_full(tmp_path, tables):
+    run = write_run(tmp_path / "run", tables)
+    path = write_report(run, cues=CUES)
+    assert path == run / "report.md"
+    text = path.read_text()
+    assert text.startswith("# What makes a video a video")
+    assert "i3d_tiny" in text and "ckpt/i3d_tiny.pt" in text and "val" in text
+    assert "| class | cue | verdict | acc_clean | drop freeze [CI]" in text
+    assert "| face | appearance | single_frame | 1.000 | 0.00 [0.00, 0.00]" in text
+    assert "| run | motion | bag_of_frames |" in text
+    assert "still (92%)" in text  # where frozen 'run' clips go
+    assert "![motion_dependence](figures/motion_dependence.png)" in text
+    assert "figures/motion_dependence.svg" in text
+    assert "| bad1 | val/run/bad1.mp4 | cannot decode |" in text
+    assert "Skipped/bad items: 1." in text
+    assert "| single_frame | 1 |" in text and "| ordered_sequence | 2 |" in text
+    assert "20.0 %" in text  # share single_frame: 1 of 5 classes
+    # ground truth: 'still' has no cue; 4 classes compared, all agree
+    assert "4 of 4 classes with a known cue" in text
+    assert "min_drop" not in text and "below 0.25" in text  # threshold from config
+    assert "How to read this" in text and "Sink classes" in text
+    # clean accuracy: 56 of 60 clips correct
+    assert "Clean accuracy: **0.933" in text
+
+
+def test_report_disagreement_listed(tmp_path, tables):
+    run = write_run(tmp_path / "run", tables, optional=False)
+    text = write_report(run, cues={**CUES, "face": "motion"}).read_text()
+    assert "3 of 4 classes" in text
+    assert "| face | motion | bag_of_frames | single_frame |" in text
+
+
+def test_report_without_optional_files(tmp_path, tables):
+    run = write_run(tmp_path / "run", tables, optional=False)
+    text = write_report(run, title="Tiny").read_text()
+    assert text.startswith("# Tiny")
+    assert "Skipped/bad items: none." in text
+    assert "## Figures" not in text and "Agreement" not in text
+    assert "| class | verdict | acc_clean |" in text
+    assert "not recorded" not in text.split("**Interventions:**")[1].split("\n")[0]
+    (run / "predictions.parquet").unlink()
+    text = write_report(run).read_text()
+    assert "predictions.parquet not found" in text
+    (run / "taxonomy.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="taxonomy.csv"):
+        write_report(run)
+    assert not list(run.glob(".report*"))  # no temporary files left
+
+
+def test_markdown_table_formatting():
+    text = markdown_table([["a|b", 0.12345, np.nan, 3, True]], ["x", "y", "z", "n", "ok"])
+    assert text.splitlines()[2] == "| a\\|b | 0.123 | – | 3 | yes |"
