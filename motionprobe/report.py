@@ -169,7 +169,7 @@ def write_report(
     for label, keys in (
         ("Model", ("model", "model_name", "arch")),
         ("Checkpoint", ("checkpoint", "checkpoint_path", "weights")),
-        ("Dataset", ("dataset", "dataset_root", "data_root", "root")),
+        ("Dataset", ("data", "dataset", "dataset_root", "data_root", "root")),
         ("Split", ("split",)),
         ("Interventions", ("interventions",)),
         ("Seeds", ("seeds", "seed")),
@@ -181,7 +181,7 @@ def write_report(
         if value is None and label == "Seeds" and preds is not None and "seed" in preds:
             value = sorted(pd.unique(preds["seed"]).tolist())
         facts.append(f"- **{label}:** {_describe(value) if value is not None else 'not recorded'}")
-    for label, keys in (("Git commit", ("git_commit", "commit")), ("Torch", ("torch_version",))):
+    for label, keys in (("Git commit", ("git_commit", "commit")), ("Torch", ("torch",))):
         value = _find(config, *keys) if config else None
         if value is not None:
             facts.append(f"- **{label}:** {_describe(value)}")

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from motionprobe.data import VideoDataset, collate, load_index
 from motionprobe.io import atomic_path, write_csv, write_json
@@ -37,13 +37,13 @@ class TrainConfig:
     model: str = "c3d_tiny"
     data: str = ""
     out: str = ""
-    epochs: int = 8
+    epochs: int = 30
     batch_size: int = 16
     frames: int = 16
     size: int | None = None
     resize: int | None = None
     fps: float | None = None
-    lr: float = 2e-3
+    lr: float = 4e-3
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     flip: bool = False
@@ -220,16 +220,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
 
     train_index = load_index(config.data, "train", label_map=config.label_map)
     classes = train_index.classes
-    model = create_model(
-        config.model,
-        len(classes),
-        **{"frames": config.frames, **({"size": config.size} if config.size else {})},
-        **config.model_kwargs,
-    ).to(config.device)
-    if config.resize:
-        model.preset = Preset(
-            model.preset.name, model.preset.mean, model.preset.std, config.resize, model.preset.crop
-        )
+    sizes = {"frames": config.frames, "size": config.size, "short_side": config.resize}
+    kwargs = {k: v for k, v in sizes.items() if v} | config.model_kwargs
+    model = create_model(config.model, len(classes), **kwargs).to(config.device)
     cfg = asdict(config) | {"classes": classes, "preset": model.preset.to_dict()}
     loader_args = dict(
         preset=model.preset,
@@ -255,8 +248,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         opt = torch.optim.AdamW(params, config.lr, weight_decay=config.weight_decay)
     else:
         raise ValueError(f"unknown optimizer {config.optimizer!r} (sgd or adamw)")
-    steps = config.epochs * len(train_loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=max(steps, 1))
+    steps = max(config.epochs * len(train_loader), 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=steps)
 
     start_epoch, best_acc, history = 0, -1.0, []
     last = ckpt_dir / "last.pt"
@@ -266,8 +259,14 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
             raise ValueError(f"{last}: belongs to another model or class list; use a new --out")
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
         start_epoch, best_acc = state["epoch"] + 1, state["best_val_acc"]
+        if state["scheduler"]["total_steps"] == steps:
+            sched.load_state_dict(state["scheduler"])
+        else:  # More epochs asked for than first planned: the same schedule, stretched.
+            done = min(start_epoch * len(train_loader), steps) - 1
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, config.lr, total_steps=steps, last_epoch=done
+            )
         history = state["history"]
         if progress:
             print(f"resuming {out} after epoch {start_epoch}")

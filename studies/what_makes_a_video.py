@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--checkpoint", default=None, help="trained model (default: train one)")
     parser.add_argument("--out", default="outputs/what_makes_a_video")
     parser.add_argument("--model", default="c3d_tiny")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--split", default="test")
     parser.add_argument("--interventions", default="freeze,shuffle,reverse")
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the random interventions")

@@ -30,16 +30,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from motionprobe.io import write_csv, write_json
 from motionprobe.types import SPLITS, ClassSpec, kinetics_filename
 
-#: Object tints of the appearance classes (RGB multipliers of the grey texture).
+#: Object tints of the appearance classes (RGB multipliers of the grey texture). Half-saturated
+#: so that a coloured object stands out from the background as brightly as a grey one does.
 TINTS = {
-    "red_object": (1.0, 0.1, 0.1),
-    "green_object": (0.1, 1.0, 0.1),
-    "blue_object": (0.1, 0.1, 1.0),
+    "red_object": (1.0, 0.45, 0.45),
+    "green_object": (0.45, 1.0, 0.45),
+    "blue_object": (0.5, 0.5, 1.0),
 }
 
 #: Velocities (dx, dy) in pixels per frame of the order classes, in reverse-partner pairs.

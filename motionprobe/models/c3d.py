@@ -37,6 +37,8 @@ class C3D(nn.Module):
         norm: BatchNorm after every convolution. The paper has none (it trained for days on
             Sports-1M); the narrow variant uses it so that it trains from scratch in minutes on a
             CPU.
+        short_side: Short side frames are resized to before the crop (default: the paper's
+            128/112 of the crop).
 
     Input ``(B, 3, T, H, W)`` normalised by :attr:`preset`; output ``(B, num_classes)`` logits.
     """
@@ -50,6 +52,7 @@ class C3D(nn.Module):
         size: int = 112,
         dropout: float = 0.5,
         norm: bool = False,
+        short_side: int | None = None,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -77,7 +80,7 @@ class C3D(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(fc, num_classes),
         )
-        self.preset: Preset = preset("c3d", crop=size)
+        self.preset: Preset = preset("c3d", crop=size, short_side=short_side)
         self.frames = frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,6 +96,13 @@ def c3d(num_classes: int, **kwargs) -> C3D:
 
 @register_model
 def c3d_tiny(num_classes: int, **kwargs) -> C3D:
-    """The same structure, narrow, for CPU runs: widths 8-32, 128-unit fcs, BatchNorm, 16x32x32."""
-    defaults = dict(widths=(8, 16, 32, 32, 32), fc=128, frames=16, size=32, dropout=0.0, norm=True)
-    return C3D(num_classes, **{**defaults, **kwargs})
+    """The same structure, narrow, for CPU runs.
+
+    Widths 16-32, 128-unit fully connected layers without dropout (which starves layers this
+    narrow), BatchNorm, 16x32x32 input resized whole (short side = crop, so nothing at the borders
+    is cut away).
+    """
+    defaults = dict(widths=(16, 16, 32, 32, 32), fc=128, frames=16, size=32, dropout=0.0, norm=True)
+    kwargs = {**defaults, **kwargs}
+    kwargs.setdefault("short_side", kwargs["size"])
+    return C3D(num_classes, **kwargs)

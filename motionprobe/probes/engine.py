@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from motionprobe import stats
 from motionprobe.data import collate
@@ -119,7 +119,7 @@ def run_probe(
         "model": ckpt["model"],
         "data": str(Path(data).resolve()),
         "split": split,
-        "interventions": [p[0] for p in plan],
+        "interventions": list(dict.fromkeys(p[0] for p in plan)),
         "seeds": [int(s) for s in seeds],
         "num_clips": num_clips,
         "batch_size": batch_size,
@@ -181,14 +181,15 @@ def run_probe(
         + bad_tables,
         ignore_index=True,
     )
-    per_class = stats.per_class(predictions, classes=classes)
-    taxonomy = stats.taxonomy(per_class)
     write_parquet(out / "predictions.parquet", predictions)
-    write_csv(out / "per_class.csv", per_class)
-    write_csv(out / "taxonomy.csv", taxonomy)
     write_csv(out / "bad_items.csv", bad_table)
     write_json(out / "config.json", config)
     shutil.rmtree(parts)
+    per_class = stats.per_class(predictions, classes=classes)
+    write_csv(out / "per_class.csv", per_class)
+    # The taxonomy rests on the frozen-frame test; without it there is no verdict to give.
+    if "freeze" in set(per_class["intervention"]):
+        write_csv(out / "taxonomy.csv", stats.taxonomy(per_class))
 
     acc = predictions.groupby("intervention", sort=False)["correct"].mean()
     return {
