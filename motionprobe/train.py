@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -158,9 +159,18 @@ def make_loader(
         num_workers=workers,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
+        worker_init_fn=_seed_worker,
     )
     return loader, dataset, bad
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Workers start with copies of one transform; without a reseed they would all draw the same
+    # crops. The worker seed changes every epoch (it derives from the loader's generator).
+    info = torch.utils.data.get_worker_info()
+    transform = info.dataset.transform
+    if isinstance(transform, ClipTransform):
+        transform.rng = np.random.default_rng([transform.seed, info.seed % 2**32])
 
 
 #: Decoded frames a split may hold in memory when ``cache="auto"``.

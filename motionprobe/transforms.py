@@ -145,6 +145,7 @@ class ClipTransform:
         self.preset = preset
         self.train = train
         self.flip = flip
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,47 @@
+"""Transforms: one permutation to CTHW, aspect-keeping resize, crops, presets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from motionprobe.transforms import ClipTransform, Preset, preset, resize_short_side, to_model_layout
+
+
+def test_to_model_layout_permutes_without_changing_values():
+    frames = np.random.default_rng(0).integers(0, 256, (4, 5, 6, 3), dtype=np.uint8)
+    clip = to_model_layout(frames)
+    assert clip.shape == (3, 4, 5, 6) and clip.dtype == torch.float32
+    assert clip[2, 3, 4, 5] == frames[3, 4, 5, 2]
+    assert to_model_layout(np.stack([frames, frames])).shape == (2, 3, 4, 5, 6)
+    with pytest.raises(ValueError):
+        to_model_layout(np.zeros((5, 6, 3), dtype=np.uint8))
+
+
+def test_resize_keeps_aspect_and_constant_images():
+    clip = torch.full((3, 2, 240, 320), 77.0)
+    out = resize_short_side(clip, 128)
+    assert out.shape == (3, 2, 128, 171)  # C3D's 128x171 from 4:3 video
+    assert torch.allclose(out, torch.full_like(out, 77.0))
+
+
+def test_clip_transform_centre_crop_and_random_crop_bounds():
+    frames = np.zeros((8, 240, 320, 3), dtype=np.uint8)
+    frames[:, 120, 160] = 255  # the centre pixel survives the centre crop
+    p = preset("c3d")
+    centre = ClipTransform(p)(frames)
+    assert centre.shape == (3, 8, 112, 112) and centre.max() > 0
+    crops = {tuple(ClipTransform(p, train=True, seed=s)(frames).shape) for s in range(5)}
+    assert crops == {(3, 8, 112, 112)}
+
+
+def test_presets_round_trip_and_normalise():
+    p = preset("i3d_rgb")
+    assert Preset.from_dict(p.to_dict()) == p
+    x = torch.tensor([0.0, 127.5, 255.0]).view(1, 3, 1, 1, 1).expand(1, 3, 1, 1, 1)
+    assert torch.allclose(
+        p.normalize(x.repeat(1, 1, 1, 1, 1)).flatten(), torch.tensor([-1.0, 0, 1])
+    )
+    with pytest.raises(ValueError):
+        preset("c3d", crop=112, short_side=100)
