@@ -100,32 +100,29 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     return model.to(device).eval(), ckpt
 
 
-def make_loader(
+def make_dataset(
     root: str | Path,
     split: str,
     classes: list[str] | None,
     preset: Preset,
     frames: int,
-    batch_size: int,
     train: bool,
     fps: float | None = None,
     num_clips: int = 1,
     short: str = "loop",
     flip: bool = False,
     label_map: str | None = None,
-    workers: int = 0,
     seed: int = 0,
     cache: str | bool = False,
-) -> tuple[DataLoader, VideoDataset, list[BadItem]]:
-    """A DataLoader of pixel-unit clips ``(B, 3, T, crop, crop)`` for one split.
+) -> tuple[VideoDataset, list[BadItem]]:
+    """The dataset of pixel-unit clips ``(3, T, crop, crop)`` of one split.
 
     ``cache`` keeps decoded videos in memory (see :class:`~motionprobe.data.VideoDataset`);
-    ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``. With the
-    cache on, decoding happens in the main process (workers would each hold a copy).
+    ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``.
 
     Returns:
-        The loader, its dataset and the items the index already found bad (missing files,
-        unknown classes).
+        The dataset and the items its index already found bad (missing files, unknown classes,
+        classes the model does not know).
     """
     index = load_index(root, split, label_map=label_map)
     classes = classes or index.classes
@@ -138,8 +135,6 @@ def make_loader(
     ]
     if cache == "auto":
         cache = fps is None and _decoded_bytes(records) < CACHE_BYTES
-    if cache:
-        workers = 0
     dataset = VideoDataset(
         records,
         classes,
@@ -152,11 +147,37 @@ def make_loader(
         seed=seed,
         cache=bool(cache),
     )
+    return dataset, bad
+
+
+def make_loader(
+    root: str | Path,
+    split: str,
+    classes: list[str] | None,
+    preset: Preset,
+    frames: int,
+    batch_size: int,
+    train: bool,
+    workers: int = 0,
+    seed: int = 0,
+    **dataset_kwargs,
+) -> tuple[DataLoader, VideoDataset, list[BadItem]]:
+    """A DataLoader of pixel-unit clips ``(B, 3, T, crop, crop)`` over :func:`make_dataset`.
+
+    With the decoded-video cache on, decoding happens in the main process (workers would each
+    hold a copy of the cache).
+
+    Returns:
+        The loader, its dataset and the items the index already found bad.
+    """
+    dataset, bad = make_dataset(
+        root, split, classes, preset, frames, train, seed=seed, **dataset_kwargs
+    )
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=train,
-        num_workers=workers,
+        num_workers=0 if dataset.cache else workers,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
         worker_init_fn=_seed_worker,

@@ -23,7 +23,7 @@ from motionprobe import stats
 from motionprobe.data import collate
 from motionprobe.io import provenance, write_csv, write_json, write_parquet
 from motionprobe.probes.interventions import RANDOM, parse
-from motionprobe.train import load_checkpoint, make_loader
+from motionprobe.train import load_checkpoint, make_dataset
 
 COLUMNS = [
     "video_id",
@@ -100,13 +100,12 @@ def run_probe(
     model, ckpt = load_checkpoint(checkpoint, device)
     cfg = ckpt["config"]
     classes = list(ckpt["classes"])
-    _, dataset, bad = make_loader(
+    dataset, bad = make_dataset(
         data,
         split,
         classes,
         model.preset,
         frames=int(cfg.get("frames", 16)),
-        batch_size=batch_size,
         train=False,
         fps=cfg.get("fps"),
         num_clips=num_clips,
