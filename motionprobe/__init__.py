@@ -18,7 +18,7 @@ from motionprobe.data import (
     load_label_map,
 )
 from motionprobe.data.synthetic import class_specs, load_cues, synthesize
-from motionprobe.models import create_model, list_models
+from motionprobe.models import create_model, list_models, load_weights
 from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
 from motionprobe.report import make_report, write_report
 from motionprobe.stats import cue_agreement, per_class, share_ci, taxonomy
@@ -49,6 +49,7 @@ __all__ = [
     "load_checkpoint",
     "load_cues",
     "load_index",
+    "load_weights",
     "load_label_map",
     "make_report",
     "per_class",

@@ -42,6 +42,18 @@ def cmd_check(args: argparse.Namespace) -> None:
     check_dataset(args.root, out=args.out, frames=args.frames, label_map=args.label_map)
 
 
+def cmd_models(args: argparse.Namespace) -> None:
+    from motionprobe.models import create_model, list_models
+
+    header = f"{'model':20s} {'inputs':10s} {'clip (T x H x W)':17s}"
+    print(f"{header} params ({args.num_classes} classes)")
+    for name in list_models():
+        model = create_model(name, args.num_classes)
+        size = f"{model.frames} x {model.preset.crop} x {model.preset.crop}"
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f"{name:20s} {'+'.join(model.inputs):10s} {size:17s} {params:7.2f} M")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from motionprobe.train import TrainConfig, train
 
@@ -63,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         workers=args.workers,
         device=args.device,
         seed=args.seed,
+        weights=args.weights,
     )
     result = train(config)
     test = f", test acc {result['test_acc']:.3f}" if "test_acc" in result else ""
@@ -173,7 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="random horizontal flips")
     p.add_argument("--short", choices=["loop", "pad", "error"], default="loop")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="initial weights: a checkpoint or a published layout (the classifier is replaced "
+        "for another class count)",
+    )
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", help="list the models: inputs, clip size, parameters")
+    p.add_argument("--num-classes", type=int, default=400)
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a split")
     p.add_argument("--checkpoint", required=True)

@@ -54,6 +54,7 @@ class TrainConfig:
     cache: str = "auto"
     device: str = "cpu"
     seed: int = 0
+    weights: str | None = None
     model_kwargs: dict = field(default_factory=dict)
 
 
@@ -72,6 +73,7 @@ def save_checkpoint(
         "num_classes": model.config["num_classes"],
         "classes": list(classes),
         "preset": model.preset.to_dict(),
+        "presets": {k: v.to_dict() for k, v in model.presets.items()},
         "config": config,
         "state_dict": model.state_dict(),
         **extra,
@@ -96,7 +98,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
             kwargs[key] = tuple(value)
     model = create_model(ckpt["model"], ckpt["num_classes"], **kwargs)
     model.load_state_dict(ckpt["state_dict"])
-    model.preset = Preset.from_dict(ckpt["preset"])
+    if "presets" in ckpt:
+        model.presets = {k: Preset.from_dict(v) for k, v in ckpt["presets"].items()}
+    else:
+        model.preset = Preset.from_dict(ckpt["preset"])
     return model.to(device).eval(), ckpt
 
 
@@ -253,7 +258,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     classes = train_index.classes
     sizes = {"frames": config.frames, "size": config.size, "short_side": config.resize}
     kwargs = {k: v for k, v in sizes.items() if v} | config.model_kwargs
-    model = create_model(config.model, len(classes), **kwargs).to(config.device)
+    model = create_model(config.model, len(classes), weights=config.weights, **kwargs)
+    model = model.to(config.device)
+    if tuple(model.inputs) != ("rgb",):
+        raise ValueError(
+            f"{config.model} takes {model.inputs}; the training loop feeds RGB clips only "
+            "(flow inputs come with the flow cache)"
+        )
     cfg = asdict(config) | {"classes": classes, "preset": model.preset.to_dict()}
     loader_args = dict(
         preset=model.preset,

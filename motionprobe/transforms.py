@@ -65,21 +65,26 @@ class Preset:
     """How a model wants its clips: resize, crop, normalisation. Stored in every checkpoint.
 
     Attributes:
-        name: Preset family (``c3d``, ``i3d_rgb``, ``imagenet``).
-        mean: Per-channel mean subtracted, in pixel units (0..255).
-        std: Per-channel divisor, in pixel units.
+        name: Preset family (``c3d``, ``i3d_rgb``, ``imagenet``, ``flow``).
+        mean: Per-channel mean subtracted, in pixel units (0..255 for RGB, pixels of
+            displacement for flow).
+        std: Per-channel divisor, in the same units.
         short_side: Frames are resized so that their short side has this length.
         crop: Side of the square crop fed to the model.
+        clip: Values are clamped to ``[-clip, clip]`` before normalising (flow), or not (None).
     """
 
     name: str
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     short_side: int
     crop: int
+    clip: float | None = None
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise a pixel-unit batch ``(B, C, T, H, W)`` (or clip ``(C, T, H, W)``)."""
+        if self.clip is not None:
+            x = x.clamp(-self.clip, self.clip)
         shape = (-1, 1, 1, 1)
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
@@ -92,8 +97,14 @@ class Preset:
     @classmethod
     def from_dict(cls, d: dict) -> Preset:
         """Inverse of :meth:`to_dict`."""
+        clip = d.get("clip")
         return cls(
-            d["name"], tuple(d["mean"]), tuple(d["std"]), int(d["short_side"]), int(d["crop"])
+            d["name"],
+            tuple(d["mean"]),
+            tuple(d["std"]),
+            int(d["short_side"]),
+            int(d["crop"]),
+            None if clip is None else float(clip),
         )
 
 
@@ -102,7 +113,9 @@ def preset(name: str, crop: int | None = None, short_side: int | None = None) ->
 
     ``c3d``: resize to short side 128, crop 112, subtract per-channel means (approximately those
     of the Sports-1M mean clip; C3D does not divide by a std). ``i3d_rgb``: rescale to [-1, 1],
-    224 crop of a 256 short side. ``imagenet``: ImageNet mean/std, 224 crop of 256. With ``crop``
+    224 crop of a 256 short side. ``imagenet``: ImageNet mean/std, 224 crop of 256. ``flow``: I3D's
+    flow input, (dx, dy) in pixels clamped to +-20 and divided by 20 into [-1, 1]. ``c3d_port``:
+    what the C3D Sports-1M PyTorch port is fed (RGB 0..255, short side 112, no mean). With ``crop``
     given and no ``short_side``, the short side keeps the preset's ratio to the crop (128/112
     for C3D).
 
@@ -115,6 +128,8 @@ def preset(name: str, crop: int | None = None, short_side: int | None = None) ->
         "imagenet": Preset(
             "imagenet", (123.675, 116.28, 103.53), (58.395, 57.12, 57.375), 256, 224
         ),
+        "flow": Preset("flow", (0.0, 0.0), (20.0, 20.0), 256, 224, clip=20.0),
+        "c3d_port": Preset("c3d_port", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 112, 112),
     }
     if name not in base:
         raise ValueError(f"unknown preset {name!r}; choose from {sorted(base)}")
@@ -125,7 +140,7 @@ def preset(name: str, crop: int | None = None, short_side: int | None = None) ->
     new_short = short_side or round(new_crop * p.short_side / p.crop)
     if new_short < new_crop:
         raise ValueError(f"short side {new_short} is smaller than the crop {new_crop}")
-    return Preset(p.name, p.mean, p.std, new_short, new_crop)
+    return Preset(p.name, p.mean, p.std, new_short, new_crop, p.clip)
 
 
 class ClipTransform:

@@ -121,3 +121,39 @@ def test_cli_check_reports_the_bad_video(data, tmp_path, capsys):
 def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "d"), "--classes", "nope"]) == 2
     assert "unknown synthetic classes" in capsys.readouterr().err
+
+
+def test_fine_tune_an_i3d_from_weights_with_another_class_count(data, tmp_path):
+    from motionprobe.models import create_model
+    from motionprobe.train import save_checkpoint
+
+    torch.manual_seed(0)
+    source = create_model("i3d_rgb_tiny", num_classes=7)
+    save_checkpoint(tmp_path / "src.pt", source, [f"c{i}" for i in range(7)], config={})
+    config = TrainConfig(
+        model="i3d_rgb_tiny",
+        data=str(data),
+        out=str(tmp_path / "run"),
+        epochs=1,
+        lr=1e-9,  # a near-zero step: the loaded weights must still be there after training
+        weights=str(tmp_path / "src.pt"),
+    )
+    result = train(config, progress=False)
+    model, ckpt = load_checkpoint(result["checkpoint"])
+    assert ckpt["config"]["weights"] == str(tmp_path / "src.pt")
+    assert model.Logits.conv.out_channels == len(CLASSES)
+    torch.testing.assert_close(
+        model.Mixed_4f.b1b.conv.weight, source.Mixed_4f.b1b.conv.weight, atol=1e-6, rtol=0
+    )
+
+
+def test_two_input_models_are_refused_by_the_rgb_training_loop(data, tmp_path):
+    config = TrainConfig(model="i3d_two_stream_tiny", data=str(data), out=str(tmp_path), epochs=1)
+    with pytest.raises(ValueError, match=r"takes \('rgb', 'flow'\)"):
+        train(config, progress=False)
+
+
+def test_cli_lists_the_models(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "i3d_two_stream" in out and "rgb+flow" in out and "64 x 224 x 224" in out

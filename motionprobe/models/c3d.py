@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from motionprobe.models.layers import VideoClassifier
 from motionprobe.models.registry import register_model
-from motionprobe.transforms import Preset, preset
+from motionprobe.transforms import preset
 
 #: Convolutions per stage of the paper: conv1a, conv2a, conv3a/b, conv4a/b, conv5a/b.
 STAGES = (1, 1, 2, 2, 2)
@@ -24,7 +25,7 @@ def _conv(cin: int, cout: int, norm: bool) -> list[nn.Module]:
     return [nn.Conv3d(cin, cout, kernel_size=3, padding=1), nn.ReLU()]
 
 
-class C3D(nn.Module):
+class C3D(VideoClassifier):
     """C3D.
 
     Args:
@@ -80,8 +81,9 @@ class C3D(nn.Module):
             nn.Dropout(dropout),
             nn.Linear(fc, num_classes),
         )
-        self.preset: Preset = preset("c3d", crop=size, short_side=short_side)
+        self.presets = {"rgb": preset("c3d", crop=size, short_side=short_side)}
         self.frames = frames
+        self.head = ("classifier.7",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of a normalised batch ``(B, 3, T, H, W)``."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from torch import nn
 
@@ -26,11 +27,21 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, num_classes: int, **kwargs) -> nn.Module:
+def create_model(
+    name: str, num_classes: int, weights: str | Path | Mapping | None = None, **kwargs
+) -> nn.Module:
     """Build a registered model returning ``(B, num_classes)`` logits.
 
-    The model carries ``model.preset`` (its input preset) and ``model.config`` (name and kwargs, so
-    a checkpoint can rebuild it).
+    The model carries ``model.presets`` (per input), ``model.inputs`` and ``model.config`` (name
+    and kwargs, so a checkpoint can rebuild it).
+
+    Args:
+        name: A name from :func:`list_models`.
+        num_classes: Logits.
+        weights: A local weights file (this project's checkpoint, or a published layout that
+            :mod:`motionprobe.models.weights` recognises), or a mapping of stream name to file.
+            A different class count keeps everything but a freshly initialised classifier.
+        **kwargs: Width, depth and input-size knobs of the family.
 
     >>> model = create_model("c3d_tiny", num_classes=5)
     >>> model.config["name"], model.preset.crop
@@ -40,4 +51,8 @@ def create_model(name: str, num_classes: int, **kwargs) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; choose from {list_models()}")
     model = _MODELS[name](num_classes=num_classes, **kwargs)
     model.config = {"name": name, "num_classes": num_classes, "kwargs": dict(kwargs)}
+    if weights is not None:
+        from motionprobe.models.weights import load_weights  # weights imports the registry's users
+
+        model.weights_report = load_weights(model, weights)
     return model
