@@ -76,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         device=args.device,
         seed=args.seed,
         weights=args.weights,
+        flow_cache=args.flow_cache,
+        flow_method=args.flow_method,
     )
     result = train(config)
     test = f", test acc {result['test_acc']:.3f}" if "test_acc" in result else ""
@@ -85,8 +87,34 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_flow(args: argparse.Namespace) -> None:
+    from motionprobe.flow import extract_flow
+
+    result = extract_flow(
+        args.root,
+        args.out,
+        method=args.method,
+        workers=args.workers,
+        fps=args.fps,
+        short_side=args.short_side,
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        verify=args.verify,
+    )
+    fixed = (
+        f", {len(result['recomputed'])} damaged entries recomputed" if result["recomputed"] else ""
+    )
+    print(
+        f"flow: shard {result['shard']}: {result['computed']} videos computed, "
+        f"{result['skipped']} already done{fixed}, {len(result['bad'])} bad "
+        f"({result['frames']} frames in {result['seconds']:.1f} s) -> {result['out']}"
+    )
+    for path, reason in result["bad"]:
+        print(f"  bad: {path}: {reason}", file=sys.stderr)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from motionprobe.train import evaluate, load_checkpoint, make_loader
+    from motionprobe.train import evaluate, load_checkpoint, make_loader, modality_of
 
     model, ckpt = load_checkpoint(args.checkpoint, args.device)
     cfg = ckpt["config"]
@@ -103,6 +131,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         short=cfg.get("short", "loop"),
         label_map=args.label_map,
         workers=args.workers,
+        modality=modality_of(model),
+        flow_cache=args.flow_cache or cfg.get("flow_cache"),
+        flow_method=cfg.get("flow_method", "tvl1"),
     )
     result = evaluate(model, loader, args.device)
     n_bad = len(bad) + len(result["bad"])
@@ -194,6 +225,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
+    p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")
+    p.add_argument(
+        "--flow-method",
+        choices=["tvl1", "farneback"],
+        default="tvl1",
+        help="on-the-fly flow when there is no cache",
+    )
+
+    p = sub.add_parser("flow", help="extract optical flow of a dataset into a quantised cache")
+    p.add_argument("root", help="dataset folder (every video below it)")
+    p.add_argument("--out", required=True, help="cache folder")
+    p.add_argument("--method", choices=["tvl1", "farneback"], default="tvl1")
+    p.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    p.add_argument("--fps", type=float, default=None, help="resample first (default: native)")
+    p.add_argument("--short-side", type=int, default=None, help="resize first (default: as is)")
+    p.add_argument("--num-shards", type=int, default=None, help="machines sharing the dataset")
+    p.add_argument("--shard-index", type=int, default=None, help="this machine's shard")
+    p.add_argument("--verify", action="store_true", help="checksum every existing entry")
+    p.set_defaults(func=cmd_flow)
+
     p = sub.add_parser("models", help="list the models: inputs, clip size, parameters")
     p.add_argument("--num-classes", type=int, default=400)
     p.set_defaults(func=cmd_models)
@@ -202,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--num-clips", type=int, default=1)
+    p.add_argument("--flow-cache", default=None, help="flow cache (default: the training one)")
     common(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -55,6 +55,8 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     weights: str | None = None
+    flow_cache: str | None = None
+    flow_method: str = "tvl1"
     model_kwargs: dict = field(default_factory=dict)
 
 
@@ -119,11 +121,17 @@ def make_dataset(
     label_map: str | None = None,
     seed: int = 0,
     cache: str | bool = False,
+    modality: str = "rgb",
+    flow_cache: str | Path | None = None,
+    flow_method: str = "tvl1",
 ) -> tuple[VideoDataset, list[BadItem]]:
     """The dataset of pixel-unit clips ``(3, T, crop, crop)`` of one split.
 
     ``cache`` keeps decoded videos in memory (see :class:`~motionprobe.data.VideoDataset`);
-    ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``.
+    ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``. With a
+    ``modality`` that has flow, items also carry ``flow`` ``(2, T, crop, crop)`` in pixels, read
+    from ``flow_cache`` (made over ``root``) or computed on frames resized to the preset's short
+    side.
 
     Returns:
         The dataset and the items its index already found bad (missing files, unknown classes,
@@ -151,6 +159,11 @@ def make_dataset(
         transform=ClipTransform(preset, train=train, flip=flip, seed=seed),
         seed=seed,
         cache=bool(cache),
+        modality=modality,
+        flow_cache=flow_cache,
+        flow_root=root,
+        flow_method=flow_method,
+        flow_short_side=preset.short_side,
     )
     return dataset, bad
 
@@ -216,6 +229,21 @@ def _decoded_bytes(records: list) -> float:
     return float("inf")
 
 
+def modality_of(model: nn.Module) -> str:
+    """The dataset modality a model's inputs need: ``rgb``, ``flow`` or ``rgb+flow``."""
+    inputs = tuple(getattr(model, "inputs", ("rgb",)))
+    return "rgb+flow" if len(inputs) > 1 else inputs[0]
+
+
+def model_inputs(model: nn.Module, batch: dict, device: str) -> tuple[torch.Tensor, ...] | None:
+    """A collated batch as the model's normalised positional inputs (None if nothing is good)."""
+    key = {"rgb": "video", "flow": "flow"}
+    tensors = [batch[key[name]] for name in getattr(model, "inputs", ("rgb",))]
+    if any(t is None for t in tensors):
+        return None
+    return model.normalize(*(t.to(device) for t in tensors))
+
+
 @torch.inference_mode()
 def evaluate(
     model: nn.Module, loader: DataLoader, device: str = "cpu", progress: bool = True
@@ -229,11 +257,11 @@ def evaluate(
     loss_sum, correct, n, bad = 0.0, 0, 0, []
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         bad += batch["bad"]
-        if batch["video"] is None:
+        inputs = model_inputs(model, batch, device)
+        if inputs is None:
             continue
-        x = model.preset.normalize(batch["video"].to(device))
         y = batch["label"].to(device)
-        logits = model(x)
+        logits = model(*inputs)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         n += len(y)
@@ -260,11 +288,6 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
     kwargs = {k: v for k, v in sizes.items() if v} | config.model_kwargs
     model = create_model(config.model, len(classes), weights=config.weights, **kwargs)
     model = model.to(config.device)
-    if tuple(model.inputs) != ("rgb",):
-        raise ValueError(
-            f"{config.model} takes {model.inputs}; the training loop feeds RGB clips only "
-            "(flow inputs come with the flow cache)"
-        )
     cfg = asdict(config) | {"classes": classes, "preset": model.preset.to_dict()}
     loader_args = dict(
         preset=model.preset,
@@ -276,6 +299,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         workers=config.workers,
         seed=config.seed,
         cache=config.cache,
+        modality=modality_of(model),
+        flow_cache=config.flow_cache,
+        flow_method=config.flow_method,
     )
     train_loader, train_set, bad = make_loader(
         config.data, "train", classes, train=True, flip=config.flip, **loader_args
@@ -321,11 +347,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress)
         for batch in bar:
             bad += batch["bad"]
-            if batch["video"] is None:
+            inputs = model_inputs(model, batch, config.device)
+            if inputs is None:
                 continue
-            x = model.preset.normalize(batch["video"].to(config.device))
             y = batch["label"].to(config.device)
-            logits = model(x)
+            logits = model(*inputs)
             loss = nn.functional.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

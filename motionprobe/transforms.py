@@ -42,11 +42,35 @@ def resize_short_side(clip: torch.Tensor, short_side: int) -> torch.Tensor:
     h, w = clip.shape[-2:]
     if min(h, w) == short_side:
         return clip
-    scale = short_side / min(h, w)
-    size = (max(short_side, round(h * scale)), max(short_side, round(w * scale)))
+    size = short_side_size(h, w, short_side)
     # Frames of one clip are resized together: time is the batch dimension of interpolate.
     out = F.interpolate(clip.transpose(0, 1), size=size, mode="bilinear", antialias=True)
     return out.transpose(0, 1)
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize flow ``(2, T, h, w)`` to ``size = (H, W)``, scaling dx by W / w and dy by H / h.
+
+    Displacements are lengths in pixels, so they grow with the image.
+    """
+    h, w = flow.shape[-2:]
+    if (h, w) == tuple(size):
+        return flow
+    out = F.interpolate(flow.transpose(0, 1), size=tuple(size), mode="bilinear", antialias=True)
+    scale = torch.tensor([size[1] / w, size[0] / h], dtype=out.dtype).view(1, 2, 1, 1)
+    return (out * scale).transpose(0, 1)
+
+
+def flip_flow(flow: torch.Tensor) -> torch.Tensor:
+    """Mirror flow ``(2, ..., W)`` left-right: the field flips and dx changes sign."""
+    out = flow.flip(-1)
+    return torch.cat([-out[:1], out[1:]])
+
+
+def short_side_size(h: int, w: int, short_side: int) -> tuple[int, int]:
+    """``(H, W)`` with ``min(H, W) == short_side`` and the aspect ratio kept."""
+    scale = short_side / min(h, w)
+    return max(short_side, round(h * scale)), max(short_side, round(w * scale))
 
 
 def crop(clip: torch.Tensor, size: int, top: int, left: int) -> torch.Tensor:
@@ -153,7 +177,11 @@ class ClipTransform:
             into ``move_right``, so it is wrong for direction-defined classes.
         seed: Seed of the random crops.
 
-    Call it with uint8 ``(T, H, W, 3)``; it returns float32 ``(3, T, crop, crop)``.
+    Call it with uint8 ``(T, H, W, 3)``; it returns float32 ``(3, T, crop, crop)``. Called with
+    ``(frames, flow)`` (flow float32 ``(2, T, h, w)`` in pixels, at any resolution; ``frames`` may
+    be None for flow alone) it returns ``(clip, flow_clip)``: the flow is resized to the frames'
+    resized size (displacements scaled with it), and one crop and one flip apply to both, the
+    flip negating dx.
     """
 
     def __init__(self, preset: Preset, train: bool = False, flip: bool = False, seed: int = 0):
@@ -163,18 +191,34 @@ class ClipTransform:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, frames: np.ndarray) -> torch.Tensor:
-        clip = resize_short_side(to_model_layout(frames), self.preset.short_side)
+    def __call__(self, frames: np.ndarray | None, flow: np.ndarray | None = None):
+        rgb = None
+        if frames is not None:
+            rgb = resize_short_side(to_model_layout(frames), self.preset.short_side)
+        if flow is not None:
+            flow = torch.as_tensor(flow, dtype=torch.float32)
+            size = (
+                rgb.shape[-2:]
+                if rgb is not None
+                else short_side_size(*flow.shape[-2:], self.preset.short_side)
+            )
+            flow = resize_flow(flow, tuple(size))
+        ref = rgb if rgb is not None else flow
         size = self.preset.crop
-        if not self.train:
-            return center_crop(clip, size).contiguous()
-        h, w = clip.shape[-2:]
-        top = int(self.rng.integers(0, h - size + 1))
-        left = int(self.rng.integers(0, w - size + 1))
-        clip = crop(clip, size, top, left)
-        if self.flip and self.rng.random() < 0.5:
-            clip = clip.flip(-1)
-        return clip.contiguous()
+        h, w = ref.shape[-2:]
+        if self.train:
+            top = int(self.rng.integers(0, h - size + 1))
+            left = int(self.rng.integers(0, w - size + 1))
+            mirror = self.flip and self.rng.random() < 0.5
+        else:
+            top, left, mirror = (h - size) // 2, (w - size) // 2, False
+        if rgb is not None:
+            rgb = crop(rgb, size, top, left)
+            rgb = (rgb.flip(-1) if mirror else rgb).contiguous()
+        if flow is None:
+            return rgb
+        flow = crop(flow, size, top, left)
+        return rgb, (flip_flow(flow) if mirror else flow).contiguous()
 
 
 __all__ = [
@@ -183,7 +227,9 @@ __all__ = [
     "Preset",
     "center_crop",
     "crop",
+    "flip_flow",
     "preset",
+    "resize_flow",
     "resize_short_side",
     "to_model_layout",
 ]

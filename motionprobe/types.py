@@ -36,6 +36,8 @@ KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
 #: Policies for a video shorter than the requested clip.
 SHORT_POLICIES = ("loop", "pad", "error")
+#: What a dataset item carries: RGB frames, flow fields, or both (aligned).
+MODALITIES = ("rgb", "flow", "rgb+flow")
 
 
 class VideoError(Exception):

@@ -26,6 +26,7 @@ from motionprobe import video
 from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
 from motionprobe.types import (
     KINETICS_COLUMNS,
+    MODALITIES,
     SHORT_POLICIES,
     VIDEO_EXTENSIONS,
     BadItem,
@@ -472,7 +473,19 @@ class VideoDataset(Dataset):
         cache: Decode each video once, keep its frames in memory and cut clips from them
             (native frame rate only). For small datasets such as the synthetic controls, where
             decoding would otherwise dominate each epoch; with DataLoader workers each worker
-            holds its own cache, so use it with ``num_workers=0``.
+            holds its own cache, so use it with ``num_workers=0``. With flow, the whole video's
+            flow is kept too (computed once).
+        modality: ``rgb`` (item ``video``), ``flow`` (item ``flow``) or ``rgb+flow`` (both). A clip
+            of T frames comes with the T flow fields from frame t to t + 1, so T + 1 frames must
+            exist after the start (DESIGN.md). The transform is called as
+            ``transform(frames, flow)`` and must apply one crop and flip to both.
+        flow_cache: Folder made by :func:`motionprobe.flow.extract_flow` over ``flow_root``; its
+            rate must be the clips' rate. None computes flow on the fly from the decoded frames.
+        flow_root: The dataset root the cache was extracted from (entries are keyed by the path
+            relative to it).
+        flow_method: Method for on-the-fly flow (``tvl1`` or ``farneback``).
+        flow_short_side: On-the-fly flow is computed on frames resized to this short side (None:
+            as decoded); set it to the model's resize so no effort goes into pixels cropped away.
 
     Note:
         :meth:`set_epoch` changes this object; with ``DataLoader(persistent_workers=True)`` the
@@ -495,7 +508,16 @@ class VideoDataset(Dataset):
         transform: Callable[[np.ndarray], Any] | None = None,
         seed: int = 0,
         cache: bool = False,
+        modality: str = "rgb",
+        flow_cache: str | Path | None = None,
+        flow_root: str | Path | None = None,
+        flow_method: str = "tvl1",
+        flow_short_side: int | None = None,
     ) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        if flow_cache is not None and flow_root is None:
+            raise ValueError("flow_cache needs flow_root, the dataset root it was extracted from")
         if cache and fps is not None:
             raise ValueError("cache keeps native-rate frames; it cannot be combined with fps")
         if sampling not in ("random", "uniform"):
@@ -523,6 +545,17 @@ class VideoDataset(Dataset):
         self._info: dict[str, VideoInfo | VideoError] = {}
         self.cache = cache
         self._frames: dict[str, np.ndarray] = {}
+        self.modality = modality
+        self.flow_cache = None if flow_cache is None else Path(flow_cache)
+        self.flow_root = None if flow_root is None else Path(flow_root)
+        self.flow_method = flow_method
+        self.flow_short_side = flow_short_side
+        self._flows: dict[str, tuple[np.ndarray, float]] = {}
+        self._estimator = None
+        if self.flow_cache is not None and modality != "rgb":
+            from motionprobe.flow import read_settings
+
+            self.flow_settings = read_settings(self.flow_cache)
 
     def __len__(self) -> int:
         return len(self.records) * self.num_clips
@@ -545,10 +578,16 @@ class VideoDataset(Dataset):
         return cached
 
     def available(self, info: VideoInfo) -> int:
-        """Frame positions of a video at the sampling rate."""
-        if self.fps is None:
-            return int(info.num_frames)
-        return int(np.floor(info.duration * self.fps + 1e-6))
+        """Frame positions a clip may start from, at the sampling rate.
+
+        With flow, the frame after the clip's last must exist too, so one position fewer.
+        """
+        total = (
+            int(info.num_frames)
+            if self.fps is None
+            else int(np.floor(info.duration * self.fps + 1e-6))
+        )
+        return total - 1 if self.modality != "rgb" else total
 
     def clip_start(self, index: int, info: VideoInfo) -> int:
         """Start frame (at the sampling rate) of item ``index``."""
@@ -571,18 +610,7 @@ class VideoDataset(Dataset):
         try:
             info = self.info(path)
             start = self.clip_start(index, info)
-            rate = self.fps if self.fps is not None else info.fps
-            if self.cache:
-                clip = self._cut(path, info, start)
-            else:
-                clip = video.read_clip(
-                    path,
-                    self.frames,
-                    start=start / rate if rate else 0.0,
-                    fps=self.fps,
-                    short=self.short,
-                    info=info,
-                )
+            rgb, flow = self._arrays(path, info, start)
         except VideoError as e:
             return {
                 "error": e.reason,
@@ -591,39 +619,110 @@ class VideoDataset(Dataset):
                 "clip_index": clip_index,
                 "label": label,
             }
-        out = self.transform(clip) if self.transform is not None else torch.from_numpy(clip)
-        return {
-            "video": out,
-            "label": label,
-            "video_id": record.video_id,
-            "clip_index": clip_index,
-            "path": path,
-        }
+        item = {"label": label, "video_id": record.video_id, "clip_index": clip_index, "path": path}
+        if flow is None:
+            item["video"] = self.transform(rgb) if self.transform else torch.from_numpy(rgb)
+            return item
+        if self.transform is not None:
+            rgb, flow = self.transform(rgb, flow)
+        else:
+            rgb = None if rgb is None else torch.from_numpy(rgb)
+            flow = torch.from_numpy(np.ascontiguousarray(flow))
+        if rgb is not None:
+            item["video"] = rgb
+        item["flow"] = flow
+        return item
 
-    def _cut(self, path: str, info: VideoInfo, start: int) -> np.ndarray:
-        """Clip of ``self.frames`` frames from ``start`` out of the cached whole video."""
+    def _read(self, path: str, info: VideoInfo, start: int, count: int) -> np.ndarray:
+        """``count`` frames from frame ``start`` (at the sampling rate), uint8 ``(n, H, W, 3)``."""
+        if self.cache:
+            return self._cut(path, info, start, count)
+        rate = self.fps if self.fps is not None else info.fps
+        return video.read_clip(
+            path,
+            count,
+            start=start / rate if rate else 0.0,
+            fps=self.fps,
+            short=self.short,
+            info=info,
+        )
+
+    def _arrays(
+        self, path: str, info: VideoInfo, start: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The clip's RGB frames ``(T, H, W, 3)`` and flow ``(2, T, h, w)`` its modality needs."""
+        from motionprobe import flow as flowlib
+
+        t = self.frames
+        if self.modality == "rgb":
+            return self._read(path, info, start, t), None
+        rgb = self._read(path, info, start, t) if self.modality == "rgb+flow" else None
+        if self.flow_cache is None and not self.cache:  # just this clip's flow, from T + 1 frames
+            frames = self._read(path, info, start, t + 1)
+            small = flowlib.resize_frames(frames, self.flow_short_side)
+            flow = flowlib.compute_flow(small, estimator=self._flow_estimator())
+            return (frames[:t] if rgb is not None else None), flow
+        fields, rate = self._whole_flow(path, info)
+        clip_rate = self.fps if self.fps is not None else info.fps
+        if abs(rate - clip_rate) > 1e-3 * clip_rate:
+            raise VideoError(path, f"flow cache at {rate:g} fps, clips at {clip_rate:g} fps")
+        return rgb, fields[:, self._steps(path, start, fields.shape[1], t)]
+
+    def _flow_estimator(self):
+        from motionprobe.flow import FlowEstimator
+
+        if self._estimator is None:
+            self._estimator = FlowEstimator(self.flow_method)
+        return self._estimator
+
+    def _whole_flow(self, path: str, info: VideoInfo) -> tuple[np.ndarray, float]:
+        """A whole video's flow ``(2, N-1, h, w)`` and its rate: from the cache or computed."""
+        from motionprobe import flow as flowlib
+
+        found = self._flows.get(path)
+        if found is not None:
+            return found
+        if self.flow_cache is not None:
+            entry = flowlib.entry_path(self.flow_cache, self.flow_root, path)
+            found = flowlib.load_entry(entry, self.flow_settings["bound"])
+        else:
+            frames = flowlib.resize_frames(self._cut(path, info, 0, None), self.flow_short_side)
+            found = (flowlib.compute_flow(frames, estimator=self._flow_estimator()), info.fps)
+        if self.cache:
+            self._flows[path] = found
+        return found
+
+    def _cut(self, path: str, info: VideoInfo, start: int, count: int | None) -> np.ndarray:
+        """``count`` frames (all if None) from ``start`` out of the cached whole video."""
         frames = self._frames.get(path)
         if frames is None:
             frames = video.read_clip(path, info.num_frames, short="error", info=info)
             self._frames[path] = frames
-        available = len(frames) - start
-        steps = np.arange(self.frames)
-        if available < self.frames:
-            if self.short == "error" or available <= 0:
+        if count is None:
+            return frames
+        return frames[self._steps(path, start, len(frames), count)]
+
+    def _steps(self, path: str, start: int, available: int, count: int) -> np.ndarray:
+        """Indices ``start .. start + count - 1`` into ``available`` items, by the short policy."""
+        steps = np.arange(count)
+        left = available - start
+        if left < count:
+            if self.short == "error" or left <= 0:
                 raise VideoError(
                     path,
-                    f"shorter than the requested clip: {max(available, 0)} frames available "
-                    f"from frame {start}, {self.frames} requested",
+                    f"shorter than the requested clip: {max(left, 0)} frames available "
+                    f"from frame {start}, {count} requested",
                 )
-            steps = steps % available if self.short == "loop" else np.minimum(steps, available - 1)
-        return frames[start + steps]
+            steps = steps % left if self.short == "loop" else np.minimum(steps, left - 1)
+        return start + steps
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch :class:`VideoDataset` items, listing the failed ones.
 
     Returns:
-        ``video``: stacked tensor ``(B, ...)`` of the good items (None if none is good),
+        ``video``: stacked tensor ``(B, ...)`` of the good items (None if none is good or the
+        modality has no RGB), ``flow``: the same for flow clips (None without flow),
         ``label`` and ``clip_index``: LongTensor ``(B,)``, ``video_id`` and ``path``: lists, and
         ``bad``: a :class:`~motionprobe.types.BadItem` per failed item (reason, label, clip).
     """
@@ -638,9 +737,11 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         for b in batch
         if "error" in b
     ]
-    videos = [torch.as_tensor(b["video"]) for b in good]
+    videos = [torch.as_tensor(b["video"]) for b in good if "video" in b]
+    flows = [torch.as_tensor(b["flow"]) for b in good if "flow" in b]
     return {
         "video": torch.stack(videos) if videos else None,
+        "flow": torch.stack(flows) if flows else None,
         "label": torch.tensor([int(b["label"]) for b in good], dtype=torch.long),
         "video_id": [b["video_id"] for b in good],
         "clip_index": torch.tensor([int(b["clip_index"]) for b in good], dtype=torch.long),

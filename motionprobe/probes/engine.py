@@ -98,6 +98,11 @@ def run_probe(
     """
     out = Path(out)
     model, ckpt = load_checkpoint(checkpoint, device)
+    if tuple(model.inputs) != ("rgb",):
+        raise ValueError(
+            f"{checkpoint}: {ckpt['model']} takes {model.inputs}; the probe engine intervenes on "
+            "RGB clips only, so flow models cannot be probed yet"
+        )
     cfg = ckpt["config"]
     classes = list(ckpt["classes"])
     dataset, bad = make_dataset(

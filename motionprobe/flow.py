@@ -1,0 +1,502 @@
+"""Optical flow: TV-L1 and Farneback, the 8-bit cache, colour coding, and dataset-scale extraction.
+
+**Sign convention** (OpenCV's): the flow of frame ``t`` is ``(dx, dy)`` such that the pixel at
+``(x, y)`` in frame ``t`` is found at ``(x + dx, y + dy)`` in frame ``t + 1``. A pattern moving
+right and down gives positive ``dx`` and ``dy``; x grows to the right, y downwards.
+
+**Cache** (one folder per dataset): every video ``ROOT/rel/name.ext`` becomes
+``OUT/rel/name.ext.npz`` holding ``flow``, uint8 ``(2, T-1, H, W)``: each component clipped to
+``[-bound, bound]`` px (20, as for the published I3D flow) and quantised to 256 levels, and
+``frames`` (T), ``fps`` (the rate the frames were taken at; the native one when ``fps`` is not
+set). ``OUT/flow.json`` records the method, its parameters, bound, levels, fps, short side and
+the package version; a cache is only extended with the same settings. Entries are written
+atomically; a rerun skips entries that open and have the expected header, recomputes those
+that do not (or, with ``verify=True``, whose data fail their checksums), and lists videos that
+cannot be decoded in ``bad_items-{shard}.csv`` without stopping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+
+from motionprobe import video
+from motionprobe.io import atomic_path, write_csv, write_json
+from motionprobe.types import VIDEO_EXTENSIONS, VideoError
+
+#: Flow components are clipped to +-BOUND pixels before quantising (I3D's setting).
+BOUND = 20.0
+#: Quantisation levels of the cache (8 bits).
+LEVELS = 256
+METHODS = ("tvl1", "farneback")
+#: OpenCV's defaults for TV-L1 (Zach et al. 2007, as used for the I3D flow); names follow OpenCV.
+TVL1_PARAMS = {
+    "tau": 0.25,
+    "lambda_": 0.15,
+    "theta": 0.3,
+    "nscales": 5,
+    "warps": 5,
+    "epsilon": 0.01,
+    "innnerIterations": 30,  # OpenCV's spelling
+    "outerIterations": 10,
+    "scaleStep": 0.8,
+    "gamma": 0.0,
+    "medianFiltering": 5,
+}
+#: Farneback settings of OpenCV's sample (a fast, coarser option).
+FARNEBACK_PARAMS = {
+    "pyr_scale": 0.5,
+    "levels": 3,
+    "winsize": 15,
+    "iterations": 3,
+    "poly_n": 5,
+    "poly_sigma": 1.2,
+    "flags": 0,
+}
+META = "flow.json"
+FORMAT = "npz: flow uint8 (2, T-1, H, W) over [-bound, bound], frames, fps"
+
+
+def method_params(method: str, params: dict | None = None) -> dict:
+    """The full parameter set of a method: its defaults updated by ``params``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown flow method {method!r}; choose from {METHODS}")
+    defaults = TVL1_PARAMS if method == "tvl1" else FARNEBACK_PARAMS
+    unknown = set(params or {}) - set(defaults)
+    if unknown:
+        raise ValueError(
+            f"unknown {method} parameters {sorted(unknown)}; known: {sorted(defaults)}"
+        )
+    return {**defaults, **(params or {})}
+
+
+class FlowEstimator:
+    """A reusable estimator (TV-L1's OpenCV object is built once, not per pair).
+
+    Call it with two greyscale uint8 ``(H, W)`` frames; it returns float32 ``(H, W, 2)``.
+    """
+
+    def __init__(self, method: str = "tvl1", params: dict | None = None) -> None:
+        self.method = method
+        self.params = method_params(method, params)
+        if method == "tvl1":
+            self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(**self.params)
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        if self.method == "tvl1":
+            return self._tvl1.calc(prev, nxt, None)
+        p = self.params
+        return cv2.calcOpticalFlowFarneback(
+            prev,
+            nxt,
+            None,
+            p["pyr_scale"],
+            p["levels"],
+            p["winsize"],
+            p["iterations"],
+            p["poly_n"],
+            p["poly_sigma"],
+            p["flags"],
+        )
+
+
+def to_grey(frames: np.ndarray) -> list[np.ndarray]:
+    """uint8 RGB ``(T, H, W, 3)`` to a list of greyscale ``(H, W)`` frames (OpenCV's weights)."""
+    return [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
+
+
+def compute_flow(
+    frames: np.ndarray,
+    method: str = "tvl1",
+    params: dict | None = None,
+    estimator: FlowEstimator | None = None,
+) -> np.ndarray:
+    """Flow between consecutive frames, on greyscale.
+
+    Args:
+        frames: uint8 RGB ``(T, H, W, 3)``, ``T >= 2``.
+        method: ``tvl1`` or ``farneback``.
+        params: Overrides of the method's parameters (:data:`TVL1_PARAMS`,
+            :data:`FARNEBACK_PARAMS`).
+        estimator: A :class:`FlowEstimator` to reuse (then ``method``/``params`` are ignored).
+
+    Returns:
+        float32 ``(2, T-1, H, W)``: ``[0]`` is dx, ``[1]`` is dy, in pixels, field ``t`` from frame
+        ``t`` to ``t + 1`` (see the module's sign convention). Not clipped.
+    """
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}")
+    if len(frames) < 2:
+        raise ValueError(f"flow needs at least 2 frames, got {len(frames)}")
+    estimator = estimator or FlowEstimator(method, params)
+    grey = to_grey(frames)
+    out = np.empty((2, len(frames) - 1, *frames.shape[1:3]), dtype=np.float32)
+    for t in range(len(frames) - 1):
+        field = estimator(grey[t], grey[t + 1])
+        out[0, t], out[1, t] = field[..., 0], field[..., 1]
+    return out
+
+
+def quantize(flow: np.ndarray | torch.Tensor, bound: float = BOUND) -> np.ndarray:
+    """Flow in pixels to uint8: clip to ``[-bound, bound]``, map linearly onto 0..255.
+
+    The step is ``2 bound / 255`` px (0.157 px at 20), so a round trip through
+    :func:`dequantize` is within half a step (0.078 px) of the clipped flow.
+    """
+    flow = np.asarray(flow, dtype=np.float32)
+    scaled = (np.clip(flow, -bound, bound) + bound) * ((LEVELS - 1) / (2 * bound))
+    return np.rint(scaled).astype(np.uint8)
+
+
+def dequantize(q: np.ndarray, bound: float = BOUND) -> np.ndarray:
+    """Inverse of :func:`quantize`: uint8 to float32 pixels in ``[-bound, bound]``."""
+    return np.asarray(q, dtype=np.float32) * (2 * bound / (LEVELS - 1)) - bound
+
+
+def _colour_wheel() -> np.ndarray:
+    # The Middlebury wheel (Baker et al. 2011): hue segments red-yellow-green-cyan-blue-magenta
+    # with 15, 6, 4, 11, 13, 6 steps, so perceptually similar hues get similar arc lengths.
+    segments = [(15, (255, 0, 0), (255, 255, 0)), (6, (255, 255, 0), (0, 255, 0))]
+    segments += [(4, (0, 255, 0), (0, 255, 255)), (11, (0, 255, 255), (0, 0, 255))]
+    segments += [(13, (0, 0, 255), (255, 0, 255)), (6, (255, 0, 255), (255, 0, 0))]
+    rows = []
+    for n, a, b in segments:
+        f = np.arange(n)[:, None] / n
+        rows.append((1 - f) * np.array(a) + f * np.array(b))
+    return np.concatenate(rows) / 255.0  # (55, 3) in [0, 1]
+
+
+def flow_to_color(
+    flow: np.ndarray | torch.Tensor, max_magnitude: float | None = None
+) -> np.ndarray:
+    """Colour-code flow with the standard (Middlebury) wheel: hue is direction, saturation speed.
+
+    Args:
+        flow: ``(2, H, W)`` or ``(2, T, H, W)`` in pixels.
+        max_magnitude: Speed shown fully saturated; default the largest in ``flow`` (so one
+            figure is comparable within itself; pass a number to compare figures).
+
+    Returns:
+        uint8 RGB ``(H, W, 3)`` or ``(T, H, W, 3)``; zero flow is white.
+    """
+    flow = np.asarray(flow, dtype=np.float32)
+    dx, dy = flow[0], flow[1]
+    mag = np.hypot(dx, dy)
+    top = float(mag.max()) if max_magnitude is None else float(max_magnitude)
+    rad = mag / top if top > 0 else np.zeros_like(mag)
+    wheel = _colour_wheel()
+    n = len(wheel)
+    angle = np.arctan2(-dy, -dx) / np.pi  # in [-1, 1]
+    pos = (angle + 1) / 2 * (n - 1)
+    k0 = np.floor(pos).astype(int)
+    k1 = (k0 + 1) % n
+    f = (pos - k0)[..., None]
+    col = (1 - f) * wheel[k0] + f * wheel[k1]
+    inside = (rad <= 1)[..., None]
+    r = np.minimum(rad, 1)[..., None]
+    col = np.where(inside, 1 - r * (1 - col), col * 0.75)  # beyond max_magnitude: darker
+    return np.rint(col * 255).astype(np.uint8)
+
+
+def stack_flow(flow: torch.Tensor, start: int, length: int = 10) -> torch.Tensor:
+    """One temporal-stream input: ``length`` fields from ``start``, x and y interleaved.
+
+    Args:
+        flow: ``(2, T, H, W)``.
+
+    Returns:
+        ``(2 length, H, W)`` with channels ``dx_start, dy_start, dx_start+1, ...`` (DESIGN.md).
+    """
+    if start < 0 or start + length > flow.shape[1]:
+        raise ValueError(f"fields {start}..{start + length - 1} are outside 0..{flow.shape[1] - 1}")
+    return flow[:, start : start + length].transpose(0, 1).reshape(2 * length, *flow.shape[2:])
+
+
+# --- dataset-scale extraction -------------------------------------------------------------------
+
+
+def resize_frames(frames: np.ndarray, short_side: int | None) -> np.ndarray:
+    """Resize uint8 ``(T, H, W, 3)`` so that the short side is ``short_side`` (area filter)."""
+    h, w = frames.shape[1:3]
+    if short_side is None or min(h, w) == short_side:
+        return frames
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(w * scale)), max(short_side, round(h * scale)))  # cv2: (W, H)
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def read_video(
+    path: str | Path, fps: float | None = None, short_side: int | None = None
+) -> np.ndarray:
+    """Every frame of a video (native rate, or resampled to ``fps``), resized as it is decoded.
+
+    Raises:
+        VideoError: The file cannot be decoded, or holds fewer than 2 frames.
+    """
+    if fps is None:
+        frames = []
+        with video._Video(path) as v:
+            for _, frame in v.frames():
+                frames.append(resize_frames(v.rgb(frame)[None], short_side)[0])
+        clip = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
+    else:
+        info = video.probe(path)
+        count = int(np.floor(info.duration * fps + 1e-6))
+        clip = resize_frames(video.read_clip(path, max(count, 1), fps=fps, info=info), short_side)
+    if len(clip) < 2:
+        raise VideoError(path, f"flow needs at least 2 frames, the video has {len(clip)}")
+    return clip
+
+
+def list_videos(root: str | Path) -> list[Path]:
+    """Video files under ``root`` (any depth, known extensions), sorted: the shard order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such dataset folder")
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+    )
+
+
+def entry_path(out: str | Path, root: str | Path, path: str | Path) -> Path:
+    """Cache file of a video: its path relative to ``root`` plus ``.npz``, under ``out``."""
+    return Path(out) / f"{Path(path).resolve().relative_to(Path(root).resolve())}.npz"
+
+
+def check_entry(path: str | Path, full: bool = False) -> str | None:
+    """Why a cache entry is unusable, or None when it is fine.
+
+    The quick check opens the archive (a partial file has no central directory) and reads the
+    array headers; ``full`` also verifies every member's CRC (reads all data).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    try:
+        with zipfile.ZipFile(path) as z:
+            if not {"flow.npy", "frames.npy", "fps.npy"} <= set(z.namelist()):
+                return "incomplete entry (arrays missing)"
+            with z.open("flow.npy") as f:
+                major, _ = np.lib.format.read_magic(f)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if major == 1
+                    else (np.lib.format.read_array_header_2_0)
+                )
+                shape, _, dtype = read(f)
+            with z.open("frames.npy") as f:
+                frames = int(np.lib.format.read_array(f))
+            if dtype != np.uint8 or len(shape) != 4 or shape[0] != 2 or shape[1] != frames - 1:
+                return f"unexpected flow array {dtype} {shape} for {frames} frames"
+            if full and z.testzip() is not None:
+                return f"checksum mismatch in {z.testzip()}"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        return f"unreadable entry ({err})"
+    return None
+
+
+def save_entry(path: str | Path, flow: np.ndarray, frames: int, fps: float) -> None:
+    """Atomically write a quantised entry (``flow`` in pixels, ``(2, frames-1, H, W)``)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, flow=quantize(flow), frames=np.int64(frames), fps=np.float64(fps))
+
+
+def load_entry(path: str | Path, bound: float = BOUND) -> tuple[np.ndarray, float]:
+    """A cache entry as float32 pixels ``(2, T-1, H, W)`` and the rate its frames were taken at.
+
+    Raises:
+        VideoError: The entry is missing, partial or corrupt (checksums are verified on read).
+    """
+    try:
+        with np.load(path) as z:
+            return dequantize(z["flow"], bound), float(z["fps"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise VideoError(path, f"unusable flow cache entry ({err})") from err
+
+
+def _shard_from_env() -> tuple[int, int]:
+    # torchrun sets WORLD_SIZE and RANK: each rank takes its share with no other coordination.
+    return int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+
+
+def _init_worker() -> None:
+    # One thread per process: workers, not threads, use the cores, and they do not oversubscribe.
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _extract_one(job: tuple) -> tuple[str, str | None, int]:
+    path, entry, method, params, fps, short_side = job
+    try:
+        frames = read_video(path, fps, short_side)
+        rate = fps if fps is not None else video.probe(path).fps
+        save_entry(
+            entry, compute_flow(frames, estimator=FlowEstimator(method, params)), len(frames), rate
+        )
+        return str(path), None, len(frames)
+    except VideoError as err:
+        return str(path), err.reason, 0
+    except Exception as err:  # one bad video must not stop a dataset-scale run
+        return str(path), f"{type(err).__name__}: {err}", 0
+
+
+def flow_settings(
+    method: str = "tvl1",
+    params: dict | None = None,
+    fps: float | None = None,
+    short_side: int | None = None,
+) -> dict:
+    """The settings a cache is made with (``flow.json``), comparable across runs."""
+    from motionprobe import __version__
+
+    return {
+        "method": method,
+        "params": method_params(method, params),
+        "bound": BOUND,
+        "levels": LEVELS,
+        "fps": fps,
+        "short_side": short_side,
+        "format": FORMAT,
+        "version": __version__,
+    }
+
+
+def read_settings(out: str | Path) -> dict:
+    """``flow.json`` of a cache folder."""
+    path = Path(out) / META
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a flow cache (no {META}); run `motionprobe flow`")
+    import json
+
+    return json.loads(path.read_text())
+
+
+def extract_flow(
+    root: str | Path,
+    out: str | Path,
+    method: str = "tvl1",
+    params: dict | None = None,
+    workers: int = 1,
+    fps: float | None = None,
+    short_side: int | None = None,
+    num_shards: int | None = None,
+    shard_index: int | None = None,
+    verify: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Extract and cache the flow of every video under ``root`` (this shard's share).
+
+    Args:
+        root: Dataset folder; every video file below it is processed (Kinetics layout or not).
+        out: Cache folder (see the module docstring for the format).
+        method: ``tvl1`` or ``farneback``; ``params`` override its parameters.
+        workers: Processes on this machine (each single-threaded).
+        fps: Resample videos to this rate first (None: native rate).
+        short_side: Resize frames to this short side first (None: as stored).
+        num_shards, shard_index: This machine's share, videos ``shard_index::num_shards`` of the
+            sorted list; by default ``WORLD_SIZE`` and ``RANK`` (set by torchrun), else 1 and 0.
+        verify: Check every existing entry's checksums, not just its header.
+        progress: Show a progress bar over videos.
+
+    Returns:
+        Summary: ``videos`` (this shard), ``skipped`` (already done), ``computed``, ``recomputed``
+        (entries found partial or corrupt, with reasons), ``bad`` (videos that failed, with
+        reasons), ``frames`` computed, ``seconds``, ``out``.
+    """
+    from tqdm.auto import tqdm
+
+    root, out = Path(root), Path(out)
+    if num_shards is None:
+        num_shards, shard_index = _shard_from_env()
+    shard_index = shard_index or 0
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard index {shard_index} is outside 0..{num_shards - 1}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    settings = flow_settings(method, params, fps, short_side)
+    if (out / META).is_file():
+        old = read_settings(out)
+        keys = ("method", "params", "bound", "levels", "fps", "short_side")
+        diff = [k for k in keys if old.get(k) != settings[k]]
+        if diff:
+            raise ValueError(
+                f"{out / META}: the cache was made with other settings ({', '.join(diff)}: "
+                f"{[old.get(k) for k in diff]} vs {[settings[k] for k in diff]}); use another --out"
+            )
+    else:
+        write_json(out / META, settings)
+
+    videos = list_videos(root)[shard_index::num_shards]
+    todo, recomputed = [], []
+    for path in videos:
+        entry = entry_path(out, root, path)
+        reason = check_entry(entry, full=verify)
+        if reason is None:
+            continue
+        if reason != "missing":
+            recomputed.append((str(entry), reason))
+        # A killed run can leave its temporary file (atomic_path names it ".{stem}.*"); each
+        # video belongs to one shard, so this never touches another machine's work in progress.
+        for stale in entry.parent.glob(f".{entry.stem}.*.npz"):
+            stale.unlink(missing_ok=True)
+        todo.append((str(path), str(entry), method, settings["params"], fps, short_side))
+
+    start = time.perf_counter()
+    bad, frames = [], 0
+    if workers == 1:
+        threads = cv2.getNumThreads(), torch.get_num_threads()
+        _init_worker()
+        try:
+            with tqdm(
+                total=len(todo), desc=f"flow {method}", unit="video", disable=not progress
+            ) as bar:
+                for path, reason, n in map(_extract_one, todo):
+                    frames += _tally(bar, bad, path, reason, n)
+        finally:
+            cv2.setNumThreads(threads[0])
+            torch.set_num_threads(threads[1])
+    else:
+        import multiprocessing as mp
+
+        # fork on Linux: workers inherit the imported modules instead of spending seconds
+        # re-importing torch each (they run OpenCV and PyAV only, no torch ops). The pool starts
+        # before the progress bar's thread exists.
+        ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+        with ctx.Pool(workers, initializer=_init_worker) as pool:
+            results = pool.imap_unordered(_extract_one, todo)
+            with tqdm(
+                total=len(todo), desc=f"flow {method}", unit="video", disable=not progress
+            ) as bar:
+                for path, reason, n in results:
+                    frames += _tally(bar, bad, path, reason, n)
+    tag = f"{shard_index}-of-{num_shards}"
+    write_csv(out / f"bad_items-{tag}.csv", pd.DataFrame(bad, columns=["path", "reason"]))
+    return {
+        "videos": len(videos),
+        "skipped": len(videos) - len(todo),
+        "computed": len(todo) - len(bad),
+        "recomputed": recomputed,
+        "bad": bad,
+        "frames": frames,
+        "seconds": time.perf_counter() - start,
+        "shard": tag,
+        "out": str(out),
+    }
+
+
+def _tally(bar, bad: list, path: str, reason: str | None, n: int) -> int:
+    """Count one finished video on the bar (and in ``bad``); returns its frames."""
+    if reason is not None:
+        bad.append((path, reason))
+    bar.update(1)
+    bar.set_postfix(bad=len(bad))
+    return n
