@@ -147,10 +147,14 @@ def test_fine_tune_an_i3d_from_weights_with_another_class_count(data, tmp_path):
     )
 
 
-def test_two_input_models_are_refused_by_the_rgb_training_loop(data, tmp_path):
-    config = TrainConfig(model="i3d_two_stream_tiny", data=str(data), out=str(tmp_path), epochs=1)
-    with pytest.raises(ValueError, match=r"takes \('rgb', 'flow'\)"):
-        train(config, progress=False)
+def test_probe_engine_refuses_flow_models_clearly(data, tmp_path):
+    from motionprobe.models import create_model
+    from motionprobe.train import save_checkpoint
+
+    model = create_model("i3d_two_stream_tiny", num_classes=len(CLASSES))
+    save_checkpoint(tmp_path / "ts.pt", model, sorted(CLASSES), config={})
+    with pytest.raises(ValueError, match=r"ts.pt: i3d_two_stream_tiny takes \('rgb', 'flow'\)"):
+        run_probe(tmp_path / "ts.pt", data, tmp_path / "probe", progress=False)
 
 
 def test_cli_lists_the_models(capsys):
