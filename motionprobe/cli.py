@@ -57,28 +57,12 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     from motionprobe.train import TrainConfig, train
 
-    config = TrainConfig(
-        model=args.model,
-        data=args.data,
-        out=args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        frames=args.frames,
-        size=args.size,
-        resize=args.resize,
-        fps=args.fps,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        flip=args.flip,
-        short=args.short,
-        label_map=args.label_map,
-        workers=args.workers,
-        device=args.device,
-        seed=args.seed,
-        weights=args.weights,
-        flow_cache=args.flow_cache,
-        flow_method=args.flow_method,
-    )
+    fields = TrainConfig.__dataclass_fields__
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if args.recipe:
+        config = TrainConfig.from_recipe(args.recipe, **given)
+    else:
+        config = TrainConfig(**given)
     result = train(config)
     test = f", test acc {result['test_acc']:.3f}" if "test_acc" in result else ""
     print(
@@ -114,31 +98,27 @@ def cmd_flow(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from motionprobe.train import evaluate, load_checkpoint, make_loader, modality_of
+    from motionprobe.train import evaluate_checkpoints
 
-    model, ckpt = load_checkpoint(args.checkpoint, args.device)
-    cfg = ckpt["config"]
-    loader, _, bad = make_loader(
+    out = args.out or str(Path(args.checkpoint[0]).resolve().parent.parent / f"eval_{args.split}")
+    r = evaluate_checkpoints(
+        args.checkpoint,
         args.data,
-        args.split,
-        list(ckpt["classes"]),
-        model.preset,
-        frames=int(cfg.get("frames", 16)),
+        out,
+        split=args.split,
+        num_clips=args.clips,
+        num_crops=args.crops,
         batch_size=args.batch_size,
-        train=False,
-        fps=cfg.get("fps"),
-        num_clips=args.num_clips,
-        short=cfg.get("short", "loop"),
-        label_map=args.label_map,
+        device=args.device,
         workers=args.workers,
-        modality=modality_of(model),
-        flow_cache=args.flow_cache or cfg.get("flow_cache"),
-        flow_method=cfg.get("flow_method", "tvl1"),
+        label_map=args.label_map,
+        flow_cache=args.flow_cache,
+        fusion=args.fusion,
     )
-    result = evaluate(model, loader, args.device)
-    n_bad = len(bad) + len(result["bad"])
     print(
-        f"evaluate: {args.split} acc {result['acc']:.3f} on {result['n']} clips, {n_bad} bad items"
+        f"evaluate: {args.split}: video top-1 {r['video_top1']:.3f}, top-5 {r['video_top5']:.3f} "
+        f"on {r['videos']} videos ({r['views_per_video']}); clip top-1 {r['clip_top1']:.3f}; "
+        f"{r['bad_items']} bad items -> {out}"
     )
 
 
@@ -203,35 +183,50 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, default=1)
         p.add_argument("--label-map", default=None, help="class-order file")
 
-    p = sub.add_parser("train", help="train a model; keeps checkpoints/last.pt and best.pt")
-    p.add_argument("--model", default="c3d_tiny")
+    p = sub.add_parser(
+        "train",
+        help="train a model; keeps checkpoints/last.pt and best.pt, resumes exactly",
+        description="Options left out keep the recipe's value (or the TrainConfig default).",
+    )
+    p.add_argument("--recipe", default=None, help="named settings (motionprobe.recipes)")
+    p.add_argument("--model", default=None, help="a registered model (default c3d_tiny)")
     p.add_argument("--out", required=True)
-    common(p)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--batch-size", type=int, default=None, help="per process")
+    p.add_argument("--device", default=None)
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--label-map", default=None, help="class-order file")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--frames", type=int, default=None)
     p.add_argument("--size", type=int, default=None, help="crop side (default: the model's)")
     p.add_argument("--resize", type=int, default=None, help="short side before cropping")
     p.add_argument("--fps", type=float, default=None, help="resample clips (default: native)")
-    p.add_argument("--lr", type=float, default=4e-3)
-    p.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw")
-    p.add_argument("--flip", action="store_true", help="random horizontal flips")
-    p.add_argument("--short", choices=["loop", "pad", "error"], default="loop")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--momentum", type=float, default=None)
+    p.add_argument("--optimizer", choices=["adamw", "sgd"], default=None)
+    p.add_argument("--schedule", choices=["onecycle", "cosine", "plateau", "constant"])
+    p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None)
+    p.add_argument("--accumulate", type=int, default=None, help="micro-batches per step")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between last.pt")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--short", choices=["loop", "pad", "error"], default=None)
+    p.add_argument("--seed", type=int, default=None)
     p.add_argument(
         "--weights",
         default=None,
         help="initial weights: a checkpoint or a published layout (the classifier is replaced "
         "for another class count)",
     )
-    p.set_defaults(func=cmd_train)
-
     p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")
     p.add_argument(
         "--flow-method",
         choices=["tvl1", "farneback"],
-        default="tvl1",
+        default=None,
         help="on-the-fly flow when there is no cache",
     )
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("flow", help="extract optical flow of a dataset into a quantised cache")
     p.add_argument("root", help="dataset folder (every video below it)")
@@ -249,10 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, default=400)
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("evaluate", help="accuracy of a checkpoint on a split")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser(
+        "evaluate", help="clip- and video-level accuracy of a checkpoint, or of two fused"
+    )
+    p.add_argument(
+        "--checkpoint", required=True, action="append", help="give twice to fuse two streams"
+    )
     p.add_argument("--split", default="test")
-    p.add_argument("--num-clips", type=int, default=1)
+    p.add_argument("--clips", "--num-clips", type=int, default=10, help="clips per video")
+    p.add_argument("--crops", type=int, default=3, help="crops per clip along the long side")
+    p.add_argument("--fusion", choices=["logits", "softmax"], default="logits")
+    p.add_argument("--out", default=None, help="default: eval_SPLIT beside the checkpoints")
     p.add_argument("--flow-cache", default=None, help="flow cache (default: the training one)")
     common(p)
     p.set_defaults(func=cmd_evaluate)

@@ -177,7 +177,9 @@ class ClipTransform:
             into ``move_right``, so it is wrong for direction-defined classes.
         seed: Seed of the random crops.
 
-    Call it with uint8 ``(T, H, W, 3)``; it returns float32 ``(3, T, crop, crop)``. Called with
+    In evaluation, ``view = (k, n)`` picks crop ``k`` of ``n`` spread evenly along the long side
+    (``(0, 1)``: the centre crop). Call it with uint8 ``(T, H, W, 3)``; it returns float32
+    ``(3, T, crop, crop)``. Called with
     ``(frames, flow)`` (flow float32 ``(2, T, h, w)`` in pixels, at any resolution; ``frames`` may
     be None for flow alone) it returns ``(clip, flow_clip)``: the flow is resized to the frames'
     resized size (displacements scaled with it), and one crop and one flip apply to both, the
@@ -190,6 +192,7 @@ class ClipTransform:
         self.flip = flip
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.view = (0, 1)
 
     def __call__(self, frames: np.ndarray | None, flow: np.ndarray | None = None):
         rgb = None
@@ -212,6 +215,12 @@ class ClipTransform:
             mirror = self.flip and self.rng.random() < 0.5
         else:
             top, left, mirror = (h - size) // 2, (w - size) // 2, False
+            k, n = self.view
+            if n > 1:  # views spread along the long side, centred on the short one
+                if w >= h:
+                    left = round(k * (w - size) / (n - 1))
+                else:
+                    top = round(k * (h - size) / (n - 1))
         if rgb is not None:
             rgb = crop(rgb, size, top, left)
             rgb = (rgb.flip(-1) if mirror else rgb).contiguous()

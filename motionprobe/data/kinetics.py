@@ -486,6 +486,14 @@ class VideoDataset(Dataset):
         flow_method: Method for on-the-fly flow (``tvl1`` or ``farneback``).
         flow_short_side: On-the-fly flow is computed on frames resized to this short side (None:
             as decoded); set it to the model's resize so no effort goes into pixels cropped away.
+        num_crops: Spatial views per clip for multi-view evaluation: item ``i`` is crop
+            ``i % num_crops`` of clip ``(i // num_crops) % num_clips`` of video
+            ``i // (num_clips * num_crops)``; the transform's ``view`` becomes
+            ``(crop, num_crops)``.
+
+    A transform with an ``rng`` attribute gets a fresh generator per item, seeded by
+    ``(seed, epoch, index)``: its random crops and flips do not depend on which worker, or which
+    resumed run, produces the item.
 
     Note:
         :meth:`set_epoch` changes this object; with ``DataLoader(persistent_workers=True)`` the
@@ -513,6 +521,7 @@ class VideoDataset(Dataset):
         flow_root: str | Path | None = None,
         flow_method: str = "tvl1",
         flow_short_side: int | None = None,
+        num_crops: int = 1,
     ) -> None:
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
@@ -538,6 +547,9 @@ class VideoDataset(Dataset):
         self.fps = fps
         self.sampling = sampling
         self.num_clips = int(num_clips) if sampling == "uniform" else 1
+        self.num_crops = int(num_crops)
+        if self.num_crops < 1:
+            raise ValueError(f"num_crops must be >= 1, got {num_crops}")
         self.short = short
         self.transform = transform
         self.seed = int(seed)
@@ -558,7 +570,7 @@ class VideoDataset(Dataset):
             self.flow_settings = read_settings(self.flow_cache)
 
     def __len__(self) -> int:
-        return len(self.records) * self.num_clips
+        return len(self.records) * self.num_clips * self.num_crops
 
     def set_epoch(self, epoch: int) -> None:
         """Use a new random clip per video (random sampling); same epoch, same clips."""
@@ -594,7 +606,7 @@ class VideoDataset(Dataset):
         available = self.available(info)
         if self.sampling == "uniform":
             starts = uniform_clip_starts(available, self.frames, self.num_clips)
-            return starts[index % self.num_clips]
+            return starts[(index // self.num_crops) % self.num_clips]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return random_clip_start(available, self.frames, rng)
 
@@ -603,8 +615,9 @@ class VideoDataset(Dataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        record = self.records[index // self.num_clips]
-        clip_index = index % self.num_clips
+        record = self.records[index // (self.num_clips * self.num_crops)]
+        clip_index = (index // self.num_crops) % self.num_clips
+        crop_index = index % self.num_crops
         path = str(record.path)
         label = self.class_to_idx[record.label]
         try:
@@ -620,6 +633,11 @@ class VideoDataset(Dataset):
                 "label": label,
             }
         item = {"label": label, "video_id": record.video_id, "clip_index": clip_index, "path": path}
+        item["crop_index"] = crop_index
+        if hasattr(self.transform, "rng"):
+            self.transform.rng = np.random.default_rng([self.seed, self.epoch, index])
+        if hasattr(self.transform, "view"):
+            self.transform.view = (crop_index, self.num_crops)
         if flow is None:
             item["video"] = self.transform(rgb) if self.transform else torch.from_numpy(rgb)
             return item
@@ -745,6 +763,7 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         "label": torch.tensor([int(b["label"]) for b in good], dtype=torch.long),
         "video_id": [b["video_id"] for b in good],
         "clip_index": torch.tensor([int(b["clip_index"]) for b in good], dtype=torch.long),
+        "crop_index": torch.tensor([int(b.get("crop_index", 0)) for b in good], dtype=torch.long),
         "path": [b["path"] for b in good],
         "bad": bad,
     }
