@@ -198,3 +198,12 @@ def test_two_process_gloo_run_matches_the_single_process_run(data, tmp_path):
     # (4 clips instead of 8), so the runs agree closely but not bitwise.
     assert a["train_loss"].iloc[0] == pytest.approx(b["train_loss"].iloc[0], rel=0.05)
     assert (a["val_loss"] - b["val_loss"]).abs().max() < 0.25
+
+
+def test_bf16_autocast_and_accumulation_train_on_cpu(data, tmp_path):
+    result = train(config(data, tmp_path, epochs=1, amp="bf16", accumulate=2), progress=False)
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics["train_loss"].notna().all() and 0 <= result["test_acc"] <= 1
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    # 24 clips in batches of 4 = 6 micro-batches = 3 optimiser steps.
+    assert state["scheduler"]["last_epoch"] == 3
