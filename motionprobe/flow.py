@@ -236,8 +236,11 @@ def resize_frames(frames: np.ndarray, short_side: int | None) -> np.ndarray:
 
 def read_video(
     path: str | Path, fps: float | None = None, short_side: int | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
     """Every frame of a video (native rate, or resampled to ``fps``), resized as it is decoded.
+
+    Returns:
+        uint8 ``(T, H, W, 3)`` frames and the rate they were taken at.
 
     Raises:
         VideoError: The file cannot be decoded, or holds fewer than 2 frames.
@@ -245,6 +248,7 @@ def read_video(
     if fps is None:
         frames = []
         with video._Video(path) as v:
+            rate = v.fps
             for _, frame in v.frames():
                 frames.append(resize_frames(v.rgb(frame)[None], short_side)[0])
         clip = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
@@ -252,9 +256,10 @@ def read_video(
         info = video.probe(path)
         count = int(np.floor(info.duration * fps + 1e-6))
         clip = resize_frames(video.read_clip(path, max(count, 1), fps=fps, info=info), short_side)
+        rate = fps
     if len(clip) < 2:
         raise VideoError(path, f"flow needs at least 2 frames, the video has {len(clip)}")
-    return clip
+    return clip, rate
 
 
 def list_videos(root: str | Path) -> list[Path]:
@@ -337,8 +342,7 @@ def _init_worker() -> None:
 def _extract_one(job: tuple) -> tuple[str, str | None, int]:
     path, entry, method, params, fps, short_side = job
     try:
-        frames = read_video(path, fps, short_side)
-        rate = fps if fps is not None else video.probe(path).fps
+        frames, rate = read_video(path, fps, short_side)
         save_entry(
             entry, compute_flow(frames, estimator=FlowEstimator(method, params)), len(frames), rate
         )

@@ -674,12 +674,13 @@ class VideoDataset(Dataset):
         t = self.frames
         if self.modality == "rgb":
             return self._read(path, info, start, t), None
-        rgb = self._read(path, info, start, t) if self.modality == "rgb+flow" else None
+        with_rgb = self.modality == "rgb+flow"
         if self.flow_cache is None and not self.cache:  # just this clip's flow, from T + 1 frames
-            frames = self._read(path, info, start, t + 1)
+            frames = self._read(path, info, start, t + 1)  # decoded once for both streams
             small = flowlib.resize_frames(frames, self.flow_short_side)
             flow = flowlib.compute_flow(small, estimator=self._flow_estimator())
-            return (frames[:t] if rgb is not None else None), flow
+            return (frames[:t] if with_rgb else None), flow
+        rgb = self._read(path, info, start, t) if with_rgb else None
         fields, rate = self._whole_flow(path, info)
         clip_rate = self.fps if self.fps is not None else info.fps
         if abs(rate - clip_rate) > 1e-3 * clip_rate:
