@@ -97,7 +97,9 @@ def test_sigterm_to_a_training_process_leaves_a_loadable_last_pt(data, tmp_path)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err.decode()[-2000:]
     state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
-    assert state["epoch"] >= 1 and "optimizer" in state and "rng" in state
+    # The signal may land just before epoch 1's last.pt (metrics.csv is written first).
+    assert state["epoch"] >= 0 and "optimizer" in state and "rng" in state
+    assert torch.load(out / "checkpoints" / "best.pt", weights_only=True)["state_dict"]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
