@@ -130,19 +130,45 @@ def cmd_probe(args: argparse.Namespace) -> None:
         args.data,
         args.out,
         split=args.split,
-        interventions=_specs(args.interventions),
+        interventions=_specs(args.interventions) if args.interventions else None,
         seeds=_ints(args.seeds),
         num_clips=args.num_clips,
         batch_size=args.batch_size,
         device=args.device,
         workers=args.workers,
         label_map=args.label_map,
+        generator=args.generator,
+        stream=args.stream,
+        flow_method=args.flow_method,
+        amp=args.amp,
+        forward_batch=args.forward_batch,
     )
+    if "rank" in result:  # a torchrun worker other than rank 0: rank 0 prints the summary
+        return
     accs = ", ".join(f"{k} {v:.3f}" for k, v in result["accuracy"].items())
     print(
         f"probe: {result['clips']} clips ({accs}), {result['bad_items']} bad items "
         f"-> {Path(result['out']).resolve()}"
     )
+
+
+def cmd_generator(args: argparse.Namespace) -> None:
+    from motionprobe.probes.generator import train_generator
+
+    result = train_generator(
+        args.checkpoint,
+        args.data,
+        args.out,
+        ks=_ints(args.ks),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        samples=args.samples,
+        lr=args.lr,
+        width=args.width,
+        device=args.device,
+        seed=args.seed,
+    )
+    print(f"generator: -> {Path(result['generator']).resolve()}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -259,15 +285,48 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("probe", help="evaluate under temporal interventions")
+    from motionprobe.probes.engine import DEFAULT_SUITE
+
+    p = sub.add_parser(
+        "probe",
+        help="evaluate under temporal interventions; per-class drops, CIs, taxonomy",
+        description="Without --interventions the full suite the taxonomy needs runs: "
+        + ", ".join(DEFAULT_SUITE)
+        + " (and generate:k=1:select=max with --generator).",
+    )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
-    p.add_argument("--interventions", default="freeze,shuffle,reverse")
-    p.add_argument("--seeds", default="0")
+    p.add_argument(
+        "--interventions",
+        default=None,
+        help="comma-separated specs, e.g. freeze:index=first,shuffle:window=4,subsample:k=2,"
+        "freeze:select=max,conflict:mode=dense (default: the full suite)",
+    )
+    p.add_argument("--seeds", default="0,1,2", help="seeds of the random interventions")
     p.add_argument("--num-clips", type=int, default=1)
+    p.add_argument("--generator", default=None, help="a trained temporal generator (generator.pt)")
+    p.add_argument("--stream", choices=["both", "rgb", "flow"], default="both")
+    p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
+    p.add_argument("--forward-batch", type=int, default=64, help="clips per forward pass")
     common(p)
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser(
+        "generator",
+        help="train the class-agnostic temporal generator (Huang et al.) without labels",
+    )
+    p.add_argument("--checkpoint", required=True, help="the frozen classifier")
+    p.add_argument("--out", required=True)
+    p.add_argument("--ks", default="1,2,4,8", help="numbers of input frames")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--samples", type=int, default=4, help="noise samples per clip (best of K)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    common(p)
+    p.set_defaults(func=cmd_generator)
 
     p = sub.add_parser("report", help="figures and report.md of a probe run folder")
     p.add_argument("run")

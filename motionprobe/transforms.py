@@ -37,6 +37,25 @@ def to_model_layout(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected (T, H, W, 3) or (B, T, H, W, 3) frames, got shape {tuple(x.shape)}")
 
 
+def to_frames(x: torch.Tensor) -> np.ndarray:
+    """Pixel-unit clips back to decoded frames: the inverse of :func:`to_model_layout`.
+
+    Args:
+        x: float ``(3, T, H, W)`` or ``(B, 3, T, H, W)`` in 0..255 (values are rounded and clamped).
+
+    Returns:
+        uint8 ``(T, H, W, 3)`` or ``(B, T, H, W, 3)`` numpy array (what OpenCV and writers take).
+
+    >>> to_frames(torch.zeros(3, 8, 4, 5)).shape
+    (8, 4, 5, 3)
+    """
+    if x.ndim not in (4, 5):
+        raise ValueError(f"expected (3, T, H, W) or (B, 3, T, H, W), got shape {tuple(x.shape)}")
+    order = (1, 2, 3, 0) if x.ndim == 4 else (0, 2, 3, 4, 1)
+    frames = x.detach().float().round().clamp(0, 255).to(torch.uint8).permute(*order)
+    return np.ascontiguousarray(frames.cpu().numpy())
+
+
 def resize_short_side(clip: torch.Tensor, short_side: int) -> torch.Tensor:
     """Resize ``(C, T, H, W)`` so that ``min(H, W) == short_side``, keeping the aspect ratio."""
     h, w = clip.shape[-2:]
@@ -240,5 +259,6 @@ __all__ = [
     "preset",
     "resize_flow",
     "resize_short_side",
+    "to_frames",
     "to_model_layout",
 ]

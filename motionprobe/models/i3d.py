@@ -71,6 +71,8 @@ class I3DTwoStream(VideoClassifier):
 
     inputs = ("rgb", "flow")
     head = ("rgb.Logits.conv", "flow.Logits.conv")
+    #: ``forward(..., stream="rgb" | "flow")`` returns one stream's logits (probing a stream alone).
+    separable = True
 
     def __init__(self, num_classes: int, fusion: str = "logits", **kwargs) -> None:
         super().__init__()
@@ -81,7 +83,15 @@ class I3DTwoStream(VideoClassifier):
         self.presets = {**self.rgb.presets, **self.flow.presets}
         self.frames = self.rgb.frames
 
-    def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, rgb: torch.Tensor | None, flow: torch.Tensor | None, stream: str = "both"
+    ) -> torch.Tensor:
+        """Fused logits ``(B, num_classes)``; ``stream="rgb"``/``"flow"``: that stream's alone
+        (the other input may then be None)."""
+        if stream == "rgb":
+            return self.rgb(rgb)
+        if stream == "flow":
+            return self.flow(flow)
         return fuse(self.rgb(rgb), self.flow(flow), self.fusion)
 
 

@@ -54,6 +54,8 @@ class TwoStream(VideoClassifier):
 
     inputs = ("rgb", "flow")
     head = ("spatial.Logits.conv", "temporal.Logits.conv")
+    #: ``forward(..., stream="rgb" | "flow")`` returns one stream's logits (probing a stream alone).
+    separable = True
 
     def __init__(
         self,
@@ -80,16 +82,28 @@ class TwoStream(VideoClassifier):
         }
         self.frames = frames
 
-    def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        b, _, t, h, w = rgb.shape
-        starts = stack_starts(b, t, self.stack, self.samples, self.training, rgb.device)
+    def forward(
+        self, rgb: torch.Tensor | None, flow: torch.Tensor | None, stream: str = "both"
+    ) -> torch.Tensor:
+        """Fused logits ``(B, num_classes)``; ``stream="rgb"``/``"flow"``: the spatial or temporal
+        stream's alone (the other input may then be None)."""
+        ref = rgb if rgb is not None else flow
+        b, _, t, h, w = ref.shape
+        starts = stack_starts(b, t, self.stack, self.samples, self.training, ref.device)
         n = starts.shape[1]
-        stacks = flow_stacks(flow, starts, self.stack).reshape(b * n, 2 * self.stack, h, w)
-        if self.mean_subtract:
-            stacks = stacks - stacks.mean((-2, -1), keepdim=True)
-        frames = frames_at(rgb, starts + self.stack // 2).reshape(b * n, 3, h, w)
-        spatial = self.spatial(frames).view(b, n, -1).mean(1)
-        temporal = self.temporal(stacks).view(b, n, -1).mean(1)
+        spatial = temporal = None
+        if stream in ("both", "rgb"):
+            frames = frames_at(rgb, starts + self.stack // 2).reshape(b * n, 3, h, w)
+            spatial = self.spatial(frames).view(b, n, -1).mean(1)
+        if stream in ("both", "flow"):
+            stacks = flow_stacks(flow, starts, self.stack).reshape(b * n, 2 * self.stack, h, w)
+            if self.mean_subtract:
+                stacks = stacks - stacks.mean((-2, -1), keepdim=True)
+            temporal = self.temporal(stacks).view(b, n, -1).mean(1)
+        if stream == "rgb":
+            return spatial
+        if stream == "flow":
+            return temporal
         return fuse(spatial, temporal, self.fusion)
 
 

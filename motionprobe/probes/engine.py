@@ -1,29 +1,52 @@
-"""Batched evaluation of a checkpoint under interventions, into the tidy tables of DESIGN.md.
+"""Batched evaluation of a video classifier under interventions, into the tidy tables of DESIGN.md.
 
-Each clip is decoded once; every intervention (and seed) is applied to the decoded batch, the
-variants are concatenated along the batch axis and sent through the model together under
-``torch.inference_mode()``. Rows of each finished batch are written to ``parts/`` atomically, so
-a killed run resumes with the first unfinished batch.
+Each clip is decoded once. Every planned variant (intervention x seed, and x candidate for frame
+selection) is made from the decoded batch, the variants are sent through the model together in
+chunks of ``forward_batch`` clips under ``torch.inference_mode()`` (bf16 autocast on a GPU), and
+the rows of each finished batch are written to ``parts/`` atomically, so a killed run resumes with
+the first unfinished batch. Under ``torchrun`` each rank takes every ``WORLD_SIZE``-th batch and
+rank 0 merges the parts.
+
+Flow inputs. A model that takes optical flow (two-stream I3D, 2-D two-stream, 3D-fused, flow I3D)
+is probed through its RGB frames: the engine decodes ``T + 1`` frames, applies the intervention
+to all of them, feeds the first ``T`` as RGB and *recomputes* the ``T`` flow fields from the
+intervened frames with the method the model was trained on. The two streams therefore always see
+the same intervened video (a frozen clip has zero flow, a reversed clip the flow of the reversed
+frames, a shuffled clip the flow between its shuffled neighbours); the clean input is recomputed
+the same way, so the paired comparison uses one estimator. ``stream="rgb"`` or ``"flow"`` probes
+one stream of a two-stream model alone.
+
+Cue conflict. Batches are drawn from a seeded permutation of the dataset, so they mix classes;
+each clip's motion partner is a clip of another class from the same batch (seeded by the clips),
+and its ``params`` record the partner's ``video_id`` and label.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from motionprobe import stats
 from motionprobe.data import collate
 from motionprobe.io import provenance, write_csv, write_json, write_parquet
-from motionprobe.probes.interventions import RANDOM, parse
-from motionprobe.train import load_checkpoint, make_dataset
+from motionprobe.probes import interventions as iv
+from motionprobe.probes.interventions import clip_flow
+from motionprobe.probes.selection import candidate_values, select
+from motionprobe.transforms import Preset
+from motionprobe.transforms import preset as named_preset
 
 COLUMNS = [
     "video_id",
@@ -38,19 +61,181 @@ COLUMNS = [
     "logit_label",
 ]
 
+#: What runs when no intervention is named: the naive frozen frame, the artifact-controlled
+#: single-frame conditions (frame selection, class-agnostic motion injection), the order tests and
+#: the cue conflict: everything :func:`motionprobe.stats.taxonomy` reads.
+DEFAULT_SUITE = (
+    "freeze",
+    "freeze:select=max",
+    "inject_motion",
+    "shuffle",
+    "reverse",
+    "conflict",
+)
+#: Added to the default suite when a temporal generator is given.
+GENERATOR_SUITE = ("generate:k=1:select=max",)
 
-def _plan(
-    interventions: Sequence[str], seeds: Sequence[int]
-) -> list[tuple[str, object, dict, int]]:
-    """(label, function, params, seed) for every variant to evaluate; ``clean`` first, once."""
-    plan = [(*parse("clean"), 0)]
+#: The parameter a frame selection varies, per intervention.
+SELECT_PARAM = {
+    "freeze": "index",
+    "single_frame": "index",
+    "inject_motion": "index",
+    "generate": "offset",
+}
+
+
+@dataclass
+class Variant:
+    """One planned input condition: an intervention with parameters, a seed, maybe a selection."""
+
+    label: str
+    name: str
+    params: dict
+    seed: int
+    select: str | None = None
+    candidates: int = 8
+    random: bool = False
+
+
+@dataclass
+class Target:
+    """What is probed: a module taking ``(B, C, T, H, W)`` inputs and returning logits.
+
+    Attributes:
+        model: The module, in eval mode.
+        classes: Class names in logit order.
+        frames: Clip length T.
+        presets: Normalisation per input name (``rgb``, ``flow``).
+        inputs: The module's positional inputs, in order.
+        flow_method: How flow inputs are computed from (intervened) frames.
+        info: What to record about it in ``config.json``.
+    """
+
+    model: nn.Module
+    classes: list[str]
+    frames: int
+    presets: dict[str, Preset]
+    inputs: tuple[str, ...] = ("rgb",)
+    flow_method: str = "farneback"
+    info: dict = field(default_factory=dict)
+
+
+def make_target(
+    model: str | Path | nn.Module,
+    device: str = "cpu",
+    classes: Sequence[str] | None = None,
+    frames: int | None = None,
+    preset: Preset | str | None = None,
+    flow_method: str | None = None,
+) -> Target:
+    """A :class:`Target` from a checkpoint file, or from any module with its class list.
+
+    A plain ``nn.Module`` needs ``classes`` and ``frames``; its normalisation comes from
+    ``preset`` (a :class:`~motionprobe.transforms.Preset` or a preset name), or from its own
+    ``presets`` when it is one of this package's models.
+    """
+    from motionprobe.train import load_checkpoint
+
+    if isinstance(model, (str, Path)):
+        net, ckpt = load_checkpoint(model, device)
+        cfg = dict(ckpt.get("config") or {})
+        method = flow_method or _trained_flow_method(cfg)
+        return Target(
+            net,
+            list(ckpt["classes"]),
+            int(frames or cfg.get("frames", 16)),
+            dict(net.presets),
+            tuple(net.inputs),
+            method,
+            {
+                "checkpoint": str(Path(model).resolve()),
+                "model": ckpt["model"],
+                "train_config": cfg,
+                "fps": cfg.get("fps"),
+                "short": cfg.get("short", "loop"),
+            },
+        )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a checkpoint path or an nn.Module, got {type(model).__name__}")
+    if classes is None or frames is None:
+        raise ValueError("probing a plain module needs classes= (logit order) and frames=")
+    presets = dict(getattr(model, "presets", {}) or {})
+    if preset is not None:
+        presets["rgb"] = named_preset(preset) if isinstance(preset, str) else preset
+    if "rgb" not in presets:
+        raise ValueError(
+            f"{type(model).__name__}: no normalisation preset; pass preset= (a Preset or a name "
+            "such as 'i3d_rgb')"
+        )
+    inputs = tuple(getattr(model, "inputs", ("rgb",)))
+    return Target(
+        model.to(device).eval(),
+        list(classes),
+        int(frames),
+        presets,
+        inputs,
+        flow_method or "farneback",
+        {"model": getattr(model, "config", {}).get("name", type(model).__name__)},
+    )
+
+
+def _trained_flow_method(cfg: dict) -> str:
+    """The flow method a checkpoint was trained with (its cache's, or its on-the-fly one)."""
+    cache = cfg.get("flow_cache")
+    if cache and (Path(cache) / "flow.json").is_file():
+        return json.loads((Path(cache) / "flow.json").read_text()).get("method", "tvl1")
+    return cfg.get("flow_method") or "tvl1"
+
+
+def parse_variants(
+    interventions: Sequence[str] | None,
+    seeds: Sequence[int],
+    frames: int,
+    has_generator: bool = False,
+) -> list[Variant]:
+    """The variants of a run: ``clean`` first, then each spec (random ones once per seed).
+
+    Specs are ``name:key=value:...`` (see :func:`motionprobe.probes.interventions.parse`). Beside
+    an intervention's own parameters, ``select=max|oracle`` with ``candidates=N`` (default 8) runs
+    frame selection over ``N`` candidate frames (or phases, for ``generate``), and
+    ``freeze:index=each`` expands into one variant per frame. ``None`` runs
+    :data:`DEFAULT_SUITE` (and :data:`GENERATOR_SUITE` with a generator).
+    """
+    if interventions is None:
+        interventions = [*DEFAULT_SUITE, *(GENERATOR_SUITE if has_generator else ())]
+    specs: list[str] = []
     for spec in interventions:
-        label, fn, params = parse(spec)
-        if label == "clean":
+        name, params = _split(spec)
+        if params.get("index") == "each":
+            rest = [f"{k}={v}" for k, v in params.items() if k != "index"]
+            specs += [":".join([name, f"index={t}", *rest]) for t in range(frames)]
+        else:
+            specs.append(spec.strip())
+    seeds = [int(s) for s in seeds] or [0]
+    plan = [Variant("clean", "clean", {}, seeds[0])]
+    for spec in specs:
+        name, params = _split(spec)
+        if name == "clean":
             continue
-        for seed in seeds if label.split(":")[0] in RANDOM else seeds[:1]:
-            plan.append((label, fn, params, int(seed)))
+        if name == "generate" and not has_generator:
+            raise ValueError(f"{spec!r} needs a trained temporal generator (generator=PATH)")
+        rule = params.pop("select", None)
+        candidates = int(params.pop("candidates", 8))
+        if rule is not None:
+            if rule not in ("max", "oracle"):
+                raise ValueError(f"{spec!r}: select must be 'max' or 'oracle', got {rule!r}")
+            if name not in SELECT_PARAM:
+                raise ValueError(f"{spec!r}: frame selection applies to {sorted(SELECT_PARAM)}")
+        random = name in ("conflict", "generate") or iv.is_random(name, params)
+        for seed in seeds if random else seeds[:1]:
+            plan.append(Variant(spec, name, params, seed, rule, candidates, random))
     return plan
+
+
+def _split(spec: str) -> tuple[str, dict]:
+    """``name`` and parameters of a spec (the engine's own names included)."""
+    label, fn, params = iv.parse(spec, {"conflict": iv.conflict, "generate": iv.clean})
+    return label.split(":")[0], params
 
 
 def _generator(seed: int, video_ids: Sequence[str], clip_index: torch.Tensor) -> torch.Generator:
@@ -59,12 +244,84 @@ def _generator(seed: int, video_ids: Sequence[str], clip_index: torch.Tensor) ->
     return torch.Generator().manual_seed(zlib.crc32(key.encode()) * 1000 + seed)
 
 
+def partners(labels: torch.Tensor, video_ids: Sequence[str], seed: int) -> torch.Tensor:
+    """For each clip, a clip of another class in the same batch (``-1`` if there is none).
+
+    Args:
+        labels: Long ``(B,)``.
+        video_ids: The clips' ids (the draw is seeded by them and ``seed``).
+        seed: Seed of the pairing.
+
+    Returns:
+        Long ``(B,)`` indices into the batch.
+    """
+    labels_np = labels.numpy()
+    out = np.full(len(labels_np), -1, dtype=np.int64)
+    for j, vid in enumerate(video_ids):
+        others = np.flatnonzero(labels_np != labels_np[j])
+        if len(others):
+            rng = np.random.default_rng([seed, zlib.crc32(str(vid).encode())])
+            out[j] = others[rng.integers(len(others))]
+    return torch.from_numpy(out)
+
+
+class _Forward:
+    """Runs the model on queued inputs in chunks of ``size`` clips; returns logits in order."""
+
+    def __init__(self, target: Target, device: str, size: int, amp: str, stream: str) -> None:
+        self.target, self.device, self.size, self.amp, self.stream = (
+            target,
+            device,
+            size,
+            amp,
+            stream,
+        )
+        self.queue: list[tuple[torch.Tensor, ...]] = []
+        self.out: list[torch.Tensor] = []
+
+    def add(self, inputs: tuple[torch.Tensor, ...]) -> None:
+        shapes = [tuple(t.shape[1:]) for t in inputs]
+        if self.queue and [tuple(t.shape[1:]) for t in self.queue[-1]] != shapes:
+            self.flush()
+        self.queue.append(inputs)
+        if sum(len(q[0]) for q in self.queue) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.queue:
+            return
+        joined = [torch.cat(parts) for parts in zip(*self.queue, strict=True)]
+        self.queue = []
+        for start in range(0, len(joined[0]), self.size):
+            chunk = [t[start : start + self.size] for t in joined]
+            self.out.append(self._run(chunk))
+
+    def _run(self, chunk: list[torch.Tensor]) -> torch.Tensor:
+        t = self.target
+        names = [n for n in t.inputs if self.stream in ("both", n)]
+        given = dict(zip(names, chunk, strict=True))
+        args = [
+            t.presets[n].normalize(given[n].to(self.device)) if n in given else None
+            for n in t.inputs
+        ]
+        kwargs = {} if self.stream == "both" else {"stream": self.stream}
+        device_type = torch.device(self.device).type
+        use_amp = self.amp == "bf16" or (self.amp == "auto" and device_type == "cuda")
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
+            return t.model(*args, **kwargs).float().cpu()
+
+    def logits(self) -> torch.Tensor:
+        self.flush()
+        out, self.out = torch.cat(self.out), []
+        return out
+
+
 def run_probe(
-    checkpoint: str | Path,
+    checkpoint: str | Path | nn.Module,
     data: str | Path,
     out: str | Path,
     split: str = "test",
-    interventions: Sequence[str] = ("freeze", "shuffle", "reverse"),
+    interventions: Sequence[str] | None = None,
     seeds: Sequence[int] = (0,),
     num_clips: int = 1,
     batch_size: int = 16,
@@ -72,126 +329,204 @@ def run_probe(
     workers: int = 0,
     label_map: str | None = None,
     progress: bool = True,
+    generator: str | Path | None = None,
+    stream: str = "both",
+    flow_method: str | None = None,
+    amp: str = "auto",
+    forward_batch: int = 64,
+    classes: Sequence[str] | None = None,
+    frames: int | None = None,
+    preset: Preset | str | None = None,
 ) -> dict:
-    """Evaluate a checkpoint on a split, clean and under each intervention.
+    """Evaluate a classifier on a split, clean and under each intervention.
 
     Writes to ``out``: ``predictions.parquet`` (one row per clip x intervention x seed),
-    ``per_class.csv`` and ``taxonomy.csv`` (see :mod:`motionprobe.stats`), ``bad_items.csv`` and
+    ``per_class.csv``, ``taxonomy.csv`` (when a freeze variant ran), ``where.csv`` (where each
+    class's clips are predicted under each intervention), ``conflict.csv`` (with the cue
+    conflict), ``motion_energy.csv`` (how much each variant's clips move), ``bad_items.csv`` and
     ``config.json``.
 
     Args:
-        checkpoint: A checkpoint written by :func:`motionprobe.train.train`.
+        checkpoint: A checkpoint of :func:`motionprobe.train.train`, or any ``nn.Module`` taking
+            ``(B, C, T, H, W)`` and returning logits (then give ``classes``, ``frames`` and, unless
+            it is one of this package's models, ``preset``).
         data: Dataset root (Kinetics layout or class folders).
         out: Output folder (created; an unfinished run there is resumed).
         split: Split to evaluate.
-        interventions: Specs understood by :func:`motionprobe.probes.interventions.parse`.
+        interventions: Specs (see :func:`parse_variants`); ``None`` runs :data:`DEFAULT_SUITE`.
         seeds: Seeds of the random interventions (deterministic ones run once).
         num_clips: Evenly spaced clips per video.
-        batch_size: Clips decoded per batch (the model sees ``batch_size x variants`` at once).
-        device: Torch device.
+        batch_size: Clips decoded per batch.
+        device: Torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun).
         workers: DataLoader workers.
         label_map: Optional class-order file of the dataset.
         progress: Show a progress bar.
+        generator: A temporal generator (``motionprobe.probes.generator.train_generator``) for
+            the ``generate`` intervention.
+        stream: ``both``, or ``rgb`` / ``flow`` to probe one stream of a two-stream model.
+        flow_method: Flow estimator for flow inputs and flow-driven interventions (default: the
+            one the model was trained with).
+        amp: ``auto`` (bf16 on CUDA), ``bf16`` or ``off``.
+        forward_batch: Clips per forward pass (bounds memory; variants are batched together).
+        classes, frames, preset: For a plain module (see ``checkpoint``).
 
     Returns:
         Summary: clean accuracy, accuracy per intervention, counts, paths.
     """
     out = Path(out)
-    model, ckpt = load_checkpoint(checkpoint, device)
-    if tuple(model.inputs) != ("rgb",):
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    target = make_target(checkpoint, device, classes, frames, preset, flow_method)
+    if stream not in ("both", "rgb", "flow"):
+        raise ValueError(f"stream must be 'both', 'rgb' or 'flow', got {stream!r}")
+    if stream != "both" and not getattr(target.model, "separable", False):
         raise ValueError(
-            f"{checkpoint}: {ckpt['model']} takes {model.inputs}; the probe engine intervenes on "
-            "RGB clips only, so flow models cannot be probed yet"
+            f"stream={stream!r} needs a model whose streams can run alone (two-stream I3D, 2-D "
+            f"two-stream); {target.info.get('model')} is not one"
         )
-    cfg = ckpt["config"]
-    classes = list(ckpt["classes"])
+    uses_flow = "flow" in target.inputs and stream != "rgb"
+    gen_net = None
+    if generator is not None:
+        from motionprobe.probes.generator import load_generator
+
+        gen_net = load_generator(generator, device)
+    plan = parse_variants(interventions, list(seeds), target.frames, gen_net is not None)
+    if uses_flow and any(v.name in iv.SHAPE_CHANGING for v in plan):
+        raise ValueError("single_frame leaves no frame pair to compute flow from; use freeze")
+
+    from motionprobe.train import make_dataset
+
     dataset, bad = make_dataset(
         data,
         split,
-        classes,
-        model.preset,
-        frames=int(cfg.get("frames", 16)),
+        target.classes,
+        target.presets["rgb"],
+        # Flow models always get T + 1 frames, so each stream alone sees the fused run's clips.
+        frames=target.frames + (1 if "flow" in target.inputs else 0),
         train=False,
-        fps=cfg.get("fps"),
+        fps=target.info.get("fps"),
         num_clips=num_clips,
-        short=cfg.get("short", "loop"),
+        short=target.info.get("short", "loop"),
         label_map=label_map,
     )
-    plan = _plan(interventions, list(seeds))
     config = {
-        "checkpoint": str(Path(checkpoint).resolve()),
-        "model": ckpt["model"],
+        **target.info,
         "data": str(Path(data).resolve()),
         "split": split,
-        "interventions": list(dict.fromkeys(p[0] for p in plan)),
+        "interventions": list(dict.fromkeys(v.label for v in plan)),
         "seeds": [int(s) for s in seeds],
         "num_clips": num_clips,
         "batch_size": batch_size,
-        "frames": int(cfg.get("frames", 16)),
-        "preset": model.preset.to_dict(),
-        "classes": classes,
-        "train_config": cfg,
+        "frames": target.frames,
+        "inputs": list(target.inputs),
+        "stream": stream,
+        "flow_method": target.flow_method if (uses_flow or _needs_flow(plan)) else None,
+        "generator": str(Path(generator).resolve()) if generator else None,
+        "amp": amp,
+        "forward_batch": forward_batch,
+        "world_size": world,
+        "preset": target.presets["rgb"].to_dict(),
+        "classes": target.classes,
         **provenance(dataset.records, seed=int(seeds[0]) if seeds else None),
     }
     parts = out / "parts"
     stamp = parts / "plan.json"
-    key = {k: config[k] for k in ("checkpoint", "split", "interventions", "seeds", "num_clips")}
-    key["batch_size"] = batch_size
-    if stamp.is_file() and json.loads(stamp.read_text()) != key:
-        raise ValueError(
-            f"{out}: holds an unfinished probe run with other settings; use a new --out"
-        )
-    write_json(stamp, key)
+    key = {
+        k: config[k]
+        for k in ("checkpoint", "split", "interventions", "seeds", "num_clips", "stream")
+        if k in config
+    }
+    key.update(batch_size=batch_size, generator=config["generator"], order="permuted-0")
+    if rank == 0:
+        if stamp.is_file() and json.loads(stamp.read_text()) != key:
+            raise ValueError(
+                f"{out}: holds an unfinished probe run with other settings; use a new --out"
+            )
+        write_json(stamp, key)
 
-    batches = [
-        list(range(i, min(i + batch_size, len(dataset))))
-        for i in range(0, len(dataset), batch_size)
-    ]
-    todo = [b for i, b in enumerate(batches) if not (parts / f"batch_{i:06d}.parquet").is_file()]
-    numbers = {b[0]: i for i, b in enumerate(batches)}
-    loader = DataLoader(dataset, batch_sampler=todo, num_workers=workers, collate_fn=collate)
-    total = len(todo)
-    # A DataLoader yields batches in the order of its batch sampler, workers or not.
-    bar = tqdm(
-        zip(todo, loader, strict=True),
-        total=total,
-        desc="probe",
-        unit="batch",
-        disable=not progress,
+    # A seeded permutation, so that batches mix classes (cue-conflict partners) and stay fixed.
+    order = np.random.default_rng(0).permutation(len(dataset)).tolist()
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    mine = [i for i in range(len(batches)) if i % world == rank]
+    todo = [i for i in mine if not (parts / f"batch_{i:06d}.parquet").is_file()]
+    loader = DataLoader(
+        dataset,
+        batch_sampler=[batches[i] for i in todo],
+        num_workers=workers,
+        collate_fn=collate,
     )
-    for indices, batch in bar:
-        number = numbers[indices[0]]
-        rows = []
+    forward = _Forward(target, device, forward_batch, amp, stream)
+    # A DataLoader yields batches in the order of its batch sampler, workers or not.
+    bar = tqdm(zip(todo, loader, strict=True), total=len(todo), desc="probe", unit="batch",
+               disable=not progress or rank != 0)  # fmt: skip
+    for number, batch in bar:
+        rows, energy = [], {}
         if batch["video"] is not None:
-            rows = _evaluate_batch(model, batch, plan, classes, device)
+            rows, energy = _evaluate_batch(target, batch, plan, forward, uses_flow, gen_net)
         bad_rows = [(b.video_id, b.path, b.reason) for b in batch["bad"]]
         if bad_rows:
             write_csv(
                 parts / f"batch_{number:06d}.bad.csv",
                 pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]),
             )
+        write_json(parts / f"batch_{number:06d}.energy.json", energy)
         write_parquet(parts / f"batch_{number:06d}.parquet", pd.DataFrame(rows, columns=COLUMNS))
 
+    if world > 1:
+        dist = torch.distributed
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        dist.barrier()
+        if rank != 0:
+            return {"out": str(out), "rank": rank}
+    return _finish(out, parts, bad, config, target.classes)
+
+
+def _needs_flow(plan: list[Variant]) -> bool:
+    return any(v.name in ("appearance_free", "conflict") for v in plan)
+
+
+def _finish(out: Path, parts: Path, bad: list, config: dict, classes: list[str]) -> dict:
+    """Merge the parts into the run's tables and statistics (rank 0)."""
     tables = [pd.read_parquet(p) for p in sorted(parts.glob("batch_*.parquet"))]
     predictions = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
-    bad_tables = [pd.read_csv(p) for p in sorted(parts.glob("batch_*.bad.csv"))]
-    bad_table = pd.concat(
-        [
-            pd.DataFrame(
-                [(b.video_id, b.path, b.reason) for b in bad],
-                columns=["video_id", "path", "reason"],
-            )
-        ]
-        + bad_tables,
-        ignore_index=True,
+    predictions = predictions.sort_values(["video_id", "clip_index"], kind="mergesort").reset_index(
+        drop=True
     )
+    bad_tables = [pd.read_csv(p) for p in sorted(parts.glob("batch_*.bad.csv"))]
+    first = pd.DataFrame(
+        [(b.video_id, b.path, b.reason) for b in bad], columns=["video_id", "path", "reason"]
+    )
+    bad_table = pd.concat([first, *bad_tables], ignore_index=True)
+    energy: dict[str, list[float]] = {}
+    for p in sorted(parts.glob("batch_*.energy.json")):
+        for label, (total, count) in json.loads(p.read_text()).items():
+            acc = energy.setdefault(label, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + total, acc[1] + count
     write_parquet(out / "predictions.parquet", predictions)
     write_csv(out / "bad_items.csv", bad_table)
     write_json(out / "config.json", config)
+    clean_energy = energy.get("clean", [0.0, 0.0])
+    clean_mean = clean_energy[0] / clean_energy[1] if clean_energy[1] else float("nan")
+    write_csv(
+        out / "motion_energy.csv",
+        pd.DataFrame(
+            [
+                (label, t / c, (t / c) / clean_mean if clean_mean else float("nan"))
+                for label, (t, c) in energy.items()
+                if c
+            ],
+            columns=["intervention", "motion_energy", "ratio_to_clean"],
+        ),
+    )
     shutil.rmtree(parts)
     per_class = stats.per_class(predictions, classes=classes)
     write_csv(out / "per_class.csv", per_class)
-    # The taxonomy rests on the frozen-frame test; without it there is no verdict to give.
+    write_csv(out / "where.csv", stats.where_predictions_go(predictions))
+    if predictions["intervention"].astype(str).str.startswith("conflict").any():
+        write_csv(out / "conflict.csv", stats.cue_conflict(predictions))
+    # The taxonomy rests on a single-frame test; without one there is no verdict to give.
     if "freeze" in set(per_class["intervention"]):
         write_csv(out / "taxonomy.csv", stats.taxonomy(per_class))
 
@@ -204,39 +539,116 @@ def run_probe(
     }
 
 
+def _functions(gen_net: nn.Module | None) -> dict[str, Callable[..., torch.Tensor]]:
+    fns = dict(iv.INTERVENTIONS)
+    if gen_net is not None:
+        from motionprobe.probes.generator import generate
+
+        fns["generate"] = partial(generate, gen_net)
+    return fns
+
+
 @torch.inference_mode()
-def _evaluate_batch(model, batch: dict, plan: list, classes: list[str], device: str) -> list[tuple]:
-    """Apply every planned variant to one decoded batch and return the table rows."""
-    x = batch["video"]
-    variants = [
-        fn(x, generator=_generator(seed, batch["video_id"], batch["clip_index"]), **params)
-        for _, fn, params, seed in plan
-    ]
-    inputs = model.preset.normalize(torch.cat(variants).to(device))
-    logits = model(inputs).float().cpu()
-    probs = logits.softmax(1)
-    labels = batch["label"].repeat(len(plan))
-    preds = logits.argmax(1)
-    index = torch.arange(len(labels))
-    p_label = probs[index, labels].tolist()
-    logit_label = logits[index, labels].tolist()
-    rows = []
-    b = len(x)
-    for k, (label, _, params, seed) in enumerate(plan):
-        for j in range(b):
-            i = k * b + j
-            rows.append(
+def _evaluate_batch(
+    target: Target,
+    batch: dict,
+    plan: list[Variant],
+    forward: _Forward,
+    uses_flow: bool,
+    gen_net: nn.Module | None,
+) -> tuple[list[tuple], dict]:
+    """Make every planned variant of one decoded batch, run them, return rows and motion energy.
+
+    Returns:
+        The table rows and ``{intervention: [sum of per-clip motion energy, clips]}``.
+    """
+    x = batch["video"]  # (B, 3, T (+1 with flow inputs), H, W), pixel units
+    ids, clip_index, labels = batch["video_id"], batch["clip_index"], batch["label"]
+    fns = _functions(gen_net)
+    t = target.frames
+    flows: torch.Tensor | None = None
+    if _needs_flow(plan):
+        flows = clip_flow(x, target.flow_method)
+    energy: dict[str, list[float]] = {}
+    jobs = []  # (variant, clip rows in x, candidate values, conflict partners)
+    for v in plan:
+        g = _generator(v.seed, ids, clip_index)
+        rows = torch.arange(len(x))
+        kwargs = dict(v.params)
+        mates = None
+        if v.name == "conflict":
+            mates = partners(labels, ids, v.seed)
+            rows = torch.nonzero(mates >= 0).flatten()
+            if len(rows) == 0:  # no clip of another class in this batch: nothing to pair
+                continue
+            fn = partial(iv.conflict, partner_flow=flows[mates[rows]])
+        elif v.name == "appearance_free":
+            fn = partial(fns[v.name], flow=flows)
+        else:
+            fn = fns[v.name]
+        values = [None]
+        if v.select is not None:
+            count = t if SELECT_PARAM[v.name] == "index" else t // int(kwargs.get("k", 1))
+            values = candidate_values(count, v.candidates)
+        for value in values:
+            if value is not None:
+                kwargs[SELECT_PARAM[v.name]] = value
+            clip = fn(x[rows], generator=g, **kwargs)
+            rgb = clip[:, :, :t]
+            e = iv.motion_energy(rgb) if rgb.shape[2] > 1 else torch.zeros(len(rgb))
+            acc = energy.setdefault(v.label, [0.0, 0.0])
+            acc[0], acc[1] = acc[0] + float(e.sum()), acc[1] + len(e)
+            if uses_flow:
+                inputs = tuple(
+                    rgb if n == "rgb" else clip_flow(clip, target.flow_method)
+                    for n in target.inputs
+                    if forward.stream in ("both", n)
+                )
+            else:
+                inputs = (rgb,)
+            forward.add(inputs)
+        jobs.append((v, rows, values, mates))
+    logits = forward.logits()
+
+    out_rows: list[tuple] = []
+    pos = 0
+    for v, rows, values, mates in jobs:
+        n = len(rows)
+        block = logits[pos : pos + n * len(values)].view(len(values), n, -1)
+        pos += n * len(values)
+        y = labels[rows]
+        chosen = torch.zeros(n, dtype=torch.long)
+        if v.select is not None:
+            kept, chosen = select(block, v.select, y)
+        else:
+            kept = block[0]
+        probs = kept.softmax(1)
+        preds = kept.argmax(1)
+        p_label = probs.gather(1, y[:, None]).squeeze(1).tolist()
+        logit_label = kept.gather(1, y[:, None]).squeeze(1).tolist()
+        base = json.dumps(v.params, sort_keys=True)
+        for j, r in enumerate(rows.tolist()):
+            params = base
+            if v.select is not None or v.name == "conflict":
+                extra = dict(v.params)
+                if v.select is not None:
+                    extra.update(select=v.select, chosen=values[int(chosen[j])])
+                if v.name == "conflict":
+                    mate = int(mates[r])
+                    extra.update(partner=ids[mate], partner_label=target.classes[int(labels[mate])])
+                params = json.dumps(extra, sort_keys=True)
+            out_rows.append(
                 (
-                    batch["video_id"][j],
-                    int(batch["clip_index"][j]),
-                    classes[int(labels[i])],
-                    label,
-                    json.dumps(params, sort_keys=True),
-                    seed,
-                    classes[int(preds[i])],
-                    bool(preds[i] == labels[i]),
-                    p_label[i],
-                    logit_label[i],
+                    ids[r],
+                    int(clip_index[r]),
+                    target.classes[int(y[j])],
+                    v.label,
+                    params,
+                    v.seed,
+                    target.classes[int(preds[j])],
+                    bool(preds[j] == y[j]),
+                    p_label[j],
+                    logit_label[j],
                 )
             )
-    return rows
+    return out_rows, energy
