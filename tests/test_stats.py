@@ -460,3 +460,102 @@ def test_cue_agreement():
     assert agree["agrees"].dtype == bool
     with pytest.raises(ValueError, match="unknown cue"):
         cue_agreement(tax, {"A": "colour"})
+
+
+# ------------------------------------------------------------------------------------------------
+# artifact-controlled and cue-conflict evidence
+# ------------------------------------------------------------------------------------------------
+
+
+def test_controlled_removal_overrides_the_naive_freeze():
+    ctl = "freeze:select=max"
+    spec = {
+        # The middle frame fails, a well-chosen frame does not: single frame after all.
+        "shifted": {"freeze": MAT, ctl: NEG, "shuffle": NEG, "reverse": NEG},
+        # The best of several controlled conditions decides (inject is the favourable one).
+        "two": {"freeze": MAT, ctl: MAT, "inject_motion": NEG, "shuffle": NEG, "reverse": NEG},
+        "moving": {"freeze": MAT, ctl: MAT, "inject_motion": MAT, "shuffle": NEG, "reverse": NEG},
+    }
+    tax = taxonomy(build(spec)).set_index("class")
+    assert tax.at["shifted", "verdict_naive"] == "bag_of_frames"
+    assert tax.at["shifted", "verdict"] == "single_frame"
+    assert tax.at["shifted", "controlled"] == ctl
+    assert (tax.at["two", "controlled"], tax.at["two", "verdict"]) == (
+        "inject_motion",
+        "single_frame",
+    )
+    assert tax.at["moving", "verdict"] == "bag_of_frames"
+    # Only the names given count as controlled.
+    tax = taxonomy(build(spec), controlled=[]).set_index("class")
+    assert tax.at["shifted", "verdict"] == "bag_of_frames" and pd.isna(
+        tax.at["shifted", "controlled"]
+    )
+
+
+def test_conflict_separates_a_motionless_class_from_a_single_frame_class():
+    spec = {
+        # Both keep their frozen clips; only the appearance class survives foreign motion.
+        "face": {"freeze": NEG, "conflict": NEG, "shuffle": NEG, "reverse": NEG},
+        "sitting_still": {"freeze": NEG, "conflict": MAT, "shuffle": NEG, "reverse": NEG},
+        "unsure": {"freeze": NEG, "conflict": UND, "shuffle": NEG, "reverse": NEG},
+    }
+    tax = taxonomy(build(spec)).set_index("class")
+    assert tax.at["face", "verdict"] == "single_frame"
+    assert tax.at["sitting_still", "verdict"] == "bag_of_frames"
+    assert tax.at["sitting_still", "verdict_naive"] == "single_frame"
+    assert "conflict material" in tax.at["sitting_still", "reason"]
+    assert tax.at["unsure", "verdict"] == "inconclusive"
+    assert (
+        taxonomy(build(spec), conflict=None).set_index("class").at["sitting_still", "verdict"]
+        == "single_frame"
+    )
+
+
+def test_a_sink_under_the_controlled_condition_is_not_single_frame():
+    sink = dict(drop=0.0, lo=-0.05, hi=0.05, precision_drop=0.7, n_pred=40)
+    spec = {"still": {"freeze": NEG, "freeze:select=max": sink, "shuffle": NEG, "reverse": NEG}}
+    tax = taxonomy(build(spec)).set_index("class")
+    assert bool(tax.at["still", "sink"]) and tax.at["still", "verdict"] == "bag_of_frames"
+    assert tax.at["still", "verdict_naive"] == "single_frame"
+
+
+def test_where_predictions_go_known_answer():
+    from motionprobe.stats import where_predictions_go
+
+    preds = table(
+        clip_rows("a", "clean", [True] * 4),
+        clip_rows("a", "freeze", [False] * 3 + [True], wrong_pred="b"),
+        # Two seeds of one clip weigh as one clip.
+        clip_rows("b", "shuffle", [True], seed=0),
+        clip_rows("b", "shuffle", [False], seed=1, wrong_pred="a"),
+    )
+    where = where_predictions_go(preds)
+    frozen = where[(where["intervention"] == "freeze") & (where["label"] == "a")]
+    assert frozen[["pred", "share", "clips"]].values.tolist() == [
+        ["b", 0.75, 3.0],
+        ["a", 0.25, 1.0],
+    ]
+    shuffled = where[where["intervention"] == "shuffle"].set_index("pred")
+    assert shuffled.loc["a", "clips"] == 0.5 and shuffled.loc["b", "share"] == 0.5
+    assert list(dict.fromkeys(where["intervention"])) == ["clean", "freeze", "shuffle"]
+
+
+def test_cue_conflict_shares():
+    import json
+
+    from motionprobe.stats import cue_conflict
+
+    rows = []
+    for i, (pred, mate) in enumerate([("red", "left"), ("red", "left"), ("left", "left"),
+                                      ("x", "blue")]):  # fmt: skip
+        rows.append(
+            dict(video_id=f"v{i}", clip_index=0, label="red", intervention="conflict", seed=0,
+                 pred=pred, correct=pred == "red",
+                 params=json.dumps({"partner": f"p{i}", "partner_label": mate}))
+        )  # fmt: skip
+    out = cue_conflict(pd.DataFrame(rows), cues={"left": "order", "blue": "appearance"})
+    both = out.set_index("partners")
+    assert both.loc["all", ["n", "appearance", "motion", "other"]].tolist() == [4, 0.5, 0.25, 0.25]
+    moving = both.loc["motion_cue"]
+    assert moving["n"] == 3 and moving["appearance"] == pytest.approx(2 / 3)
+    assert moving["motion"] == pytest.approx(1 / 3) and moving["other"] == 0.0
