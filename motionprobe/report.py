@@ -168,8 +168,10 @@ def _conflict_section(preds: pd.DataFrame, cues: Mapping[str, str] | None) -> li
         "",
         "Each clip's frame is moved by the motion of a clip of another class (the partner). "
         "`appearance`: the share of pairs predicted as the frame's own class; `motion`: as the "
-        "partner's class; `other`: anything else. A class recognised by its appearance keeps its "
-        "label whatever motion accompanies it.",
+        "partner's class; `other`: anything else; `moved`: the mean share of the frame's pixels "
+        "the partner's motion moves (the dense mode moves only where the partner moved, which "
+        "may miss the frame's own subject; the global mode moves the whole frame). A class "
+        "recognised by its appearance keeps its label whatever motion accompanies it.",
         "",
     ]
     if cues:

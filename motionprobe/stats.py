@@ -672,21 +672,25 @@ def cue_conflict(
         Per intervention and appearance class (``partners = all``, and ``motion_cue`` with cues):
         ``intervention, class, partners, n, appearance, motion, other`` as shares of the pairs
         (``appearance``: predicted as the appearance source's class; ``motion``: as the motion
-        partner's class), seeds counted as separate pairs.
+        partner's class), seeds counted as separate pairs, and ``moved``: the mean share of the
+        appearance frame's pixels that the partner's motion moves (how often the appearance
+        source's content actually moves; NaN when not recorded).
     """
     import json
 
     df = predictions[predictions["intervention"].astype(str).str.split(":").str[0] == prefix]
-    cols = ["intervention", "class", "partners", "n", "appearance", "motion", "other"]
+    cols = ["intervention", "class", "partners", "n", "appearance", "motion", "other", "moved"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    mate = df["params"].map(lambda p: json.loads(p).get("partner_label"))
+    params = df["params"].map(json.loads)
+    mate = params.map(lambda p: p.get("partner_label"))
     frame = pd.DataFrame(
         {
             "intervention": df["intervention"].astype(str).to_numpy(),
             "class": df["label"].astype(str).to_numpy(),
             "appearance": (df["pred"] == df["label"]).to_numpy(float),
             "motion": (df["pred"].to_numpy() == mate.to_numpy()).astype(float),
+            "moved": params.map(lambda p: p.get("moved", np.nan)).to_numpy(float),
         }
     )
     frame["other"] = 1.0 - frame["appearance"] - frame["motion"]
@@ -703,6 +707,7 @@ def cue_conflict(
             appearance=("appearance", "mean"),
             motion=("motion", "mean"),
             other=("other", "mean"),
+            moved=("moved", "mean"),
         )
         .reset_index()
     )

@@ -103,6 +103,10 @@ def test_conflict_partners_are_of_another_class_and_recorded(data, tmp_path):
     assert (mates != rows["label"]).all()
     known = set(pred["video_id"])
     assert params.map(lambda p: p["partner"] in known).all()
+    # Global mode moves the whole frame whenever the partner moves; dense only where it moved.
+    moved = rows.assign(moved=params.map(lambda p: p["moved"])).groupby("intervention")["moved"]
+    assert moved.mean()["conflict"] > moved.mean()["conflict:mode=dense"] + 0.1
+    assert moved.max()["conflict"] > 0.5
     # Different seeds draw different partners for at least one clip.
     by_seed = rows[rows["intervention"] == "conflict"].pivot_table(
         index="video_id", columns="seed", values="params", aggfunc="first"

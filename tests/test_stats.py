@@ -556,6 +556,7 @@ def test_cue_conflict_shares():
     out = cue_conflict(pd.DataFrame(rows), cues={"left": "order", "blue": "appearance"})
     both = out.set_index("partners")
     assert both.loc["all", ["n", "appearance", "motion", "other"]].tolist() == [4, 0.5, 0.25, 0.25]
+    assert np.isnan(both.loc["all", "moved"])  # not recorded in these rows
     moving = both.loc["motion_cue"]
     assert moving["n"] == 3 and moving["appearance"] == pytest.approx(2 / 3)
     assert moving["motion"] == pytest.approx(1 / 3) and moving["other"] == 0.0

@@ -539,6 +539,17 @@ def _finish(out: Path, parts: Path, bad: list, config: dict, classes: list[str])
     }
 
 
+def _moved_share(clips: torch.Tensor, threshold: float = 2.0) -> torch.Tensor:
+    """Share of each clip's pixels that ever differ from its first frame, ``(B,)``.
+
+    In a cue-conflict clip this is how much of the appearance frame the partner's motion moves:
+    warping by another clip's dense flow moves only where that clip moved, which may miss the
+    appearance source's object (METHODS.md); the global mode moves the whole frame.
+    """
+    change = (clips - clips[:, :, :1]).abs().amax(dim=(1, 2))  # (B, H, W)
+    return (change > threshold).float().flatten(1).mean(1)
+
+
 def _functions(gen_net: nn.Module | None) -> dict[str, Callable[..., torch.Tensor]]:
     fns = dict(iv.INTERVENTIONS)
     if gen_net is not None:
@@ -570,7 +581,7 @@ def _evaluate_batch(
     if _needs_flow(plan):
         flows = clip_flow(x, target.flow_method)
     energy: dict[str, list[float]] = {}
-    jobs = []  # (variant, clip rows in x, candidate values, conflict partners)
+    jobs = []  # (variant, clip rows in x, candidate values, conflict partners, moved share)
     for v in plan:
         g = _generator(v.seed, ids, clip_index)
         rows = torch.arange(len(x))
@@ -607,12 +618,13 @@ def _evaluate_batch(
             else:
                 inputs = (rgb,)
             forward.add(inputs)
-        jobs.append((v, rows, values, mates))
+        moved = _moved_share(rgb) if v.name == "conflict" else None
+        jobs.append((v, rows, values, mates, moved))
     logits = forward.logits()
 
     out_rows: list[tuple] = []
     pos = 0
-    for v, rows, values, mates in jobs:
+    for v, rows, values, mates, moved in jobs:
         n = len(rows)
         block = logits[pos : pos + n * len(values)].view(len(values), n, -1)
         pos += n * len(values)
@@ -635,7 +647,11 @@ def _evaluate_batch(
                     extra.update(select=v.select, chosen=values[int(chosen[j])])
                 if v.name == "conflict":
                     mate = int(mates[r])
-                    extra.update(partner=ids[mate], partner_label=target.classes[int(labels[mate])])
+                    extra.update(
+                        partner=ids[mate],
+                        partner_label=target.classes[int(labels[mate])],
+                        moved=round(float(moved[j]), 4),
+                    )
                 params = json.dumps(extra, sort_keys=True)
             out_rows.append(
                 (
