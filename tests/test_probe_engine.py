@@ -277,3 +277,28 @@ def test_two_ranks_under_torchrun_write_the_single_process_table(data, tmp_path)
         one.reset_index(drop=True), two.reset_index(drop=True), check_exact=False, atol=1e-5
     )
     assert not (tmp_path / "two" / "parts").exists()
+
+
+def test_generated_clips_with_frame_selection(data, tmp_path):
+    from motionprobe.probes.generator import KIND, TemporalGenerator
+
+    torch.manual_seed(0)
+    net = TemporalGenerator(width=4)
+    for p in net.parameters():  # an untrained generator's last layer is zero: make it move
+        torch.nn.init.normal_(p, std=0.05)
+    torch.save(
+        {"kind": KIND, "config": net.config, "state_dict": net.state_dict()}, tmp_path / "g.pt"
+    )
+    specs = ["generate:k=16", "generate:k=1:select=max:candidates=4", "generate:k=4"]
+    summary = probe(data, tmp_path / "run", interventions=specs, seeds=[0, 1],
+                    generator=tmp_path / "g.pt")  # fmt: skip
+    pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    key = ["video_id", "seed"]
+    clean = pred[pred["intervention"] == "clean"].set_index("video_id")["logit_label"]
+    whole = pred[pred["intervention"] == "generate:k=16"].set_index(key)["logit_label"]
+    assert (whole.droplevel("seed") == clean.reindex(whole.index.get_level_values(0))).all()
+    chosen = pred[pred["intervention"] == "generate:k=1:select=max:candidates=4"]["params"]
+    assert chosen.map(lambda p: json.loads(p)["chosen"]).isin(range(16)).all()
+    energy = pd.read_csv(tmp_path / "run" / "motion_energy.csv").set_index("intervention")
+    assert energy.loc["generate:k=1:select=max:candidates=4", "motion_energy"] > 0
+    assert summary["accuracy"]["generate:k=16"] == summary["accuracy"]["clean"]

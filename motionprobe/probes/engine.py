@@ -555,7 +555,13 @@ def _functions(gen_net: nn.Module | None) -> dict[str, Callable[..., torch.Tenso
     if gen_net is not None:
         from motionprobe.probes.generator import generate
 
-        fns["generate"] = partial(generate, gen_net)
+        device = next(gen_net.parameters()).device
+
+        def generated(x: torch.Tensor, **kwargs) -> torch.Tensor:
+            # Interventions run on the CPU beside the decoder; the generator runs where it lives.
+            return generate(gen_net, x.to(device), **kwargs).to(x.device)
+
+        fns["generate"] = generated
     return fns
 
 
