@@ -21,7 +21,14 @@ from motionprobe.data.synthetic import class_specs, load_cues, synthesize
 from motionprobe.models import create_model, list_models, load_weights
 from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
 from motionprobe.report import make_report, write_report
-from motionprobe.stats import cue_agreement, per_class, share_ci, taxonomy
+from motionprobe.stats import (
+    cue_agreement,
+    cue_conflict,
+    per_class,
+    share_ci,
+    taxonomy,
+    where_predictions_go,
+)
 from motionprobe.train import TrainConfig, evaluate, load_checkpoint, train
 from motionprobe.transforms import Preset, preset, to_model_layout
 from motionprobe.types import TIME_DIM, VideoError, VideoInfo
@@ -43,6 +50,7 @@ __all__ = [
     "collate",
     "create_model",
     "cue_agreement",
+    "cue_conflict",
     "evaluate",
     "freeze",
     "list_models",
@@ -66,5 +74,6 @@ __all__ = [
     "to_model_layout",
     "train",
     "write_report",
+    "where_predictions_go",
     "write_video",
 ]
