@@ -9,6 +9,7 @@ The front door re-exports the public API flat::
     mp.make_report("runs/probe")
 """
 
+from motionprobe.attribution import attribute, run_attribution
 from motionprobe.data import (
     DatasetIndex,
     VideoDataset,
@@ -37,6 +38,7 @@ from motionprobe.video import probe, read_clip, read_frames, write_video
 __version__ = "0.1.0"
 
 __all__ = [
+    "attribute",
     "INTERVENTIONS",
     "TIME_DIM",
     "DatasetIndex",
@@ -65,6 +67,7 @@ __all__ = [
     "probe",
     "read_clip",
     "read_frames",
+    "run_attribution",
     "reverse",
     "run_probe",
     "share_ci",

@@ -171,6 +171,34 @@ def cmd_generator(args: argparse.Namespace) -> None:
     print(f"generator: -> {Path(result['generator']).resolve()}")
 
 
+def cmd_attribute(args: argparse.Namespace) -> None:
+    from motionprobe.attribution import run_attribution
+
+    options = {"steps": args.steps, "remove": args.remove}
+    if args.layer:
+        options["layer"] = args.layer
+    if args.smooth:
+        options["smooth"] = args.smooth
+    if args.memory_mb:
+        options["memory_mb"] = args.memory_mb
+    run_attribution(
+        args.checkpoint,
+        args.data,
+        args.out,
+        split=args.split,
+        method=args.method,
+        clips_per_class=args.clips_per_class,
+        target=args.target,
+        device=args.device,
+        batch_size=args.batch_size,
+        label_map=args.label_map,
+        flow_cache=args.flow_cache,
+        video_format=None if args.video == "none" else args.video,
+        save_maps=args.save_maps,
+        **options,
+    )
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from motionprobe.report import make_report
 
@@ -327,6 +355,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     common(p)
     p.set_defaults(func=cmd_generator)
+
+    from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
+
+    p = sub.add_parser(
+        "attribute",
+        help="attribute a checkpoint's decisions over time (Captum); profiles, checks, figures",
+    )
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--method", choices=ATTRIBUTION_METHODS, default="integrated_gradients")
+    p.add_argument("--clips-per-class", type=int, default=4)
+    p.add_argument("--target", choices=["label", "pred"], default="label")
+    p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
+    p.add_argument("--remove", choices=["mean", "zero", "neighbour"], default="mean")
+    p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last 3-D block)")
+    p.add_argument("--smooth", default=None, help="NoiseTunnel: smoothgrad, smoothgrad_sq, vargrad")
+    p.add_argument("--memory-mb", type=float, default=None, help="memory budget of one pass")
+    p.add_argument("--video", choices=["gif", "mp4", "none"], default="gif")
+    p.add_argument("--save-maps", action="store_true", help="also write the full maps (float16)")
+    p.add_argument("--flow-cache", default=None)
+    common(p)
+    p.set_defaults(func=cmd_attribute, batch_size=4)
 
     p = sub.add_parser("report", help="figures and report.md of a probe run folder")
     p.add_argument("run")

@@ -270,3 +270,186 @@ def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     if "matplotlib.pyplot" in sys.modules:  # release it if a caller made it through pyplot
         sys.modules["matplotlib.pyplot"].close(fig)
     return paths
+
+
+# --- attribution over time (motionprobe.attribution) --------------------------------------------
+
+_STREAM_TITLES = {"all": "all inputs", "rgb": "RGB stream", "flow": "flow stream"}
+
+
+def temporal_profile_plot(
+    class_profiles_df: pd.DataFrame,
+    top_k: int = 12,
+    classes: list[str] | None = None,
+    cues: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Per-class mean share of attribution per frame, with standard-error bands.
+
+    One line per class (legend on the right), a dashed line at the flat profile ``1/T``; one
+    panel per ``stream`` when the table has that column (two-stream runs: all, RGB, flow). With
+    more than ``top_k`` classes only the ``top_k`` least flat ones (largest L1 distance of the
+    mean profile from flat, on the first panel) are drawn, and the title says so; pass
+    ``classes`` to choose them (paging). With ``cues`` the line style follows the class's cue
+    (solid appearance, dashed motion, dotted order).
+
+    Args:
+        class_profiles_df: :func:`motionprobe.attribution.class_profiles` output (``class, frame,
+            mean, sem``; optional ``stream``).
+        top_k: Most classes drawn.
+        classes: Classes to draw (overrides ``top_k``).
+        cues: Optional ``{class: cue}`` ground truth.
+        title: Figure title.
+
+    Returns:
+        The Figure; the legend labels are the class names drawn (with their cue if given).
+    """
+    df = class_profiles_df.copy()
+    df["class"] = df["class"].astype(str)
+    if "stream" not in df:
+        df["stream"] = "all"
+    streams = list(dict.fromkeys(df["stream"].astype(str)))
+    names = list(dict.fromkeys(df["class"]))
+    note = ""
+    if classes is not None:
+        names = [c for c in classes if c in set(names)]
+    elif len(names) > top_k:
+        first = df[df["stream"] == streams[0]]
+        t = first["frame"].nunique()
+        dist = first.groupby("class")["mean"].apply(lambda m: float(np.abs(m - 1 / t).sum()))
+        keep = set(dist.sort_values(ascending=False).index[:top_k])
+        names = [c for c in names if c in keep]
+        note = f" ({top_k} least flat of {len(dist)} classes)"
+    styles = {"appearance": "-", "motion": "--", "order": ":"}
+    fig = Figure(figsize=(4.2 * len(streams) + 2.2, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(streams), squeeze=False, sharey=True)[0]
+    colors = _class_colors(len(names))
+    for ax, stream in zip(axes, streams, strict=True):
+        sub = df[df["stream"] == stream]
+        t = int(sub["frame"].max()) + 1 if len(sub) else 1
+        for name, color in zip(names, colors, strict=True):
+            rows = sub[sub["class"] == name].sort_values("frame")
+            if rows.empty:
+                continue
+            x = rows["frame"].to_numpy()
+            y = rows["mean"].to_numpy(dtype=float)
+            e = np.nan_to_num(rows["sem"].to_numpy(dtype=float))
+            cue = (cues or {}).get(name)
+            label = f"{name} ({cue})" if cue else name
+            ax.plot(x, y, styles.get(cue or "", "-"), color=color, lw=1.5, label=label)
+            ax.fill_between(x, y - e, y + e, color=color, alpha=0.15, lw=0)
+        ax.axhline(1 / t, color="0.4", ls="--", lw=0.8)
+        ax.set_xlabel("frame")
+        ax.set_title(_STREAM_TITLES.get(stream, stream), fontsize=10)
+        ax.set_xlim(0, max(t - 1, 1))
+    axes[0].set_ylabel("share of |attribution|")
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False)
+    fig.suptitle((title or "Attribution per frame") + note, fontsize=11)
+    return fig
+
+
+def _class_colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def stream_share_plot(summary_df: pd.DataFrame, cues: Mapping[str, str] | None = None) -> Figure:
+    """Per class, the share of attribution mass on the flow input of a two-stream model.
+
+    Horizontal bars (mean over the class's clips, standard error as error bars), sorted by share
+    (largest at the top), coloured by ground-truth cue when ``cues`` is given; a line at 0.5.
+
+    Args:
+        summary_df: ``class_summary.csv`` of an attribution run (``class, flow_share,
+            flow_share_sem``).
+        cues: Optional ``{class: cue}``.
+
+    Returns:
+        The Figure; y tick labels are the class names, top to bottom by descending share.
+    """
+    sub = summary_df.dropna(subset=["flow_share"]).sort_values("flow_share", ascending=False)
+    n = len(sub)
+    per_row, fontsize = _row_geometry(n)
+    fig = Figure(figsize=(6.0, max(2.5, per_row * n + 1.4)), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(n)
+    cue_of = {str(k): v for k, v in (cues or {}).items()}
+    names = sub["class"].astype(str).tolist()
+    colors = [CUE_COLORS.get(cue_of.get(c, ""), _NO_VERDICT_COLOR) for c in names]
+    err = sub["flow_share_sem"].to_numpy(dtype=float) if "flow_share_sem" in sub else None
+    ax.barh(y, sub["flow_share"].to_numpy(dtype=float), xerr=err, color=colors, ecolor="0.3")
+    ax.axvline(0.5, color="0.4", ls="--", lw=0.8)
+    ax.set_yticks(y, names, fontsize=fontsize)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of |attribution| on flow")
+    if cues:
+        present = [c for c in CUE_COLORS if c in set(cue_of.get(n_, "") for n_ in names)]
+        handles = [Line2D([], [], color=CUE_COLORS[c], lw=6) for c in present]
+        ax.legend(handles, present, title="cue", fontsize=8, loc="lower right")
+    ax.set_title("Flow share of attribution per class", fontsize=11)
+    return fig
+
+
+def overlay_montage(
+    frames: np.ndarray | list[np.ndarray],
+    heat: np.ndarray | list[np.ndarray],
+    max_frames: int = 16,
+    columns: int = 8,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    row_labels: list[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Heatmaps over a clip's frames as a grid: a block of rows per stream, frames in reading order.
+
+    Each stream's heat is scaled by its 99th percentile over the whole clip, so frames are
+    comparable within a stream; each panel title gives the frame index and that frame's share of
+    the stream's total heat.
+
+    Args:
+        frames: uint8 ``(T, H, W, 3)`` or a list of them (e.g. RGB frames and colour-coded flow).
+        heat: ``(T, H, W)`` per stream (e.g. ``|attr|`` summed over channels).
+        max_frames: Frames shown, evenly spaced.
+        columns: Frames per grid row.
+        alpha: Heat opacity at full heat.
+        cmap: Colormap of the heat.
+        row_labels: Names of the streams.
+        title: Figure title.
+
+    Returns:
+        The Figure.
+    """
+    from motionprobe.attribution import overlay_frames
+
+    streams = [frames] if isinstance(frames, np.ndarray) else list(frames)
+    heats = [heat] if isinstance(heat, np.ndarray) else list(heat)
+    if len(streams) != len(heats):
+        raise ValueError(f"{len(streams)} frame streams but {len(heats)} heat streams")
+    t = streams[0].shape[0]
+    shown = np.unique(np.linspace(0, t - 1, min(max_frames, t)).round().astype(int))
+    cols = min(columns, len(shown))
+    per_stream = -(-len(shown) // cols)
+    n_rows = per_stream * len(streams)
+    fig = Figure(figsize=(1.2 * cols + 0.6, 1.3 * n_rows + 0.5), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for s, (f, h) in enumerate(zip(streams, heats, strict=True)):
+        h = np.asarray(h, dtype=np.float32)
+        blended = overlay_frames(f, h, alpha, cmap)
+        share = h.sum((1, 2)) / max(float(h.sum()), 1e-30)
+        for i, k in enumerate(shown):
+            ax = axes[s * per_stream + i // cols, i % cols]
+            ax.set_axis_on()
+            ax.imshow(blended[k])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"t={k} {share[k]:.0%}", fontsize=7)
+            if i % cols == 0 and row_labels:
+                ax.set_ylabel(row_labels[s], fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
