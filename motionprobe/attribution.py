@@ -365,13 +365,6 @@ def _check_method(model: nn.Module, method: str, smooth: str | None, remove: str
                 "nonlinearities Captum has no rule for); use integrated_gradients, saliency or "
                 "input_x_gradient on this model"
             )
-    if method == "deeplift" and getattr(model, "fusion", None) == "softmax":
-        # Averaging softmax scores is a nonlinearity DeepLift has no rule for: its maps would
-        # not sum to the logit difference. Summed logits are linear, so that fusion is fine.
-        raise ValueError(
-            "deeplift cannot explain softmax fusion of two streams; build the model with "
-            "fusion='logits', or use integrated_gradients (exact for any fusion)"
-        )
 
 
 def _targets(target, b: int, device: torch.device) -> torch.Tensor:
@@ -403,19 +396,27 @@ def _rows(v: torch.Tensor, sl: slice, b: int) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _attribution_mode(model: nn.Module) -> Iterator[None]:
-    """``eval()`` and frozen parameters (no weight gradients) for the block, then restore both.
+    """``eval()``, frozen parameters and logit fusion for the block, then restore all three.
 
     Each module's own ``training`` flag is restored, so a caller's partly frozen model comes
-    back exactly as it was.
+    back exactly as it was. Attribution targets logits (DESIGN.md): a two-stream model that fuses
+    by averaging its streams' softmax scores returns a log-probability, which saturates (a
+    confident stream pins it near log 0.5) and breaks completeness; inside the block it returns
+    the sum of its streams' logits instead, the evidence both streams add up.
     """
     modes = [(m, m.training) for m in model.modules()]
     grads = [(p, p.requires_grad) for p in model.parameters()]
+    fusion = getattr(model, "fusion", None)
     model.eval()
     for p, _ in grads:
         p.requires_grad_(False)
+    if fusion == "softmax":
+        model.fusion = "logits"
     try:
         yield
     finally:
+        if fusion == "softmax":
+            model.fusion = fusion
         for p, g in grads:
             p.requires_grad_(g)
         for m, mode in modes:

@@ -100,9 +100,12 @@ def test_deeplift_refuses_what_it_cannot_explain():
     for method in ("deeplift", "guided_backprop"):
         with pytest.raises(ValueError, match="integrated_gradients"):
             attribute(lstm, x, 0, method)
+    # Softmax fusion is explained through the streams' summed logits, so DeepLift is exact too.
     softmax = tiny("i3d_two_stream_tiny", fusion="softmax")
-    with pytest.raises(ValueError, match="fusion='logits'"):
-        attribute(softmax, softmax.example_inputs(frames=8), 0, "deeplift")
+    xs = softmax.example_inputs(frames=8)
+    attrs = attribute(softmax, xs, 0, "deeplift")
+    assert completeness(softmax, xs, 0, attrs).max().item() < 1e-3
+    assert softmax.fusion == "softmax"  # restored
 
 
 def test_model_mode_and_requires_grad_are_restored():
@@ -219,7 +222,7 @@ def test_integrated_gradients_completeness():
     error = completeness(model, x, 1, attr)
     print(f"c3d_tiny IG completeness error {error.item():.2%}")
     assert error.item() < 0.05
-    two = tiny("i3d_two_stream_tiny", fusion="softmax")  # nonlinear fusion: still complete
+    two = tiny("i3d_two_stream_tiny", fusion="softmax")  # explained through summed logits
     xs = two.example_inputs(batch=2, frames=8)
     attrs = attribute(two, xs, torch.tensor([0, 2]), "integrated_gradients", steps=32)
     assert completeness(two, xs, torch.tensor([0, 2]), attrs).max().item() < 0.05
