@@ -539,7 +539,8 @@ def write_video(
 
     The container follows the suffix (``.mp4``, ``.mkv``, ``.avi``, ``.mov``, ...).
 
-    * Default: h264 (libx264, quality ``crf``) in ``yuv420p``, which every player reads; a frame
+    * Default: h264 (libx264, quality ``crf``, macroblock-tree rate control off so that the same
+      frames always give the same bytes) in ``yuv420p``, which every player reads; a frame
       with an odd width or height uses ``yuv444p`` instead, which keeps the exact size (no padding)
       but some browsers and hardware players refuse it.
     * ``lossless=True``: h264 RGB (libx264rgb, qp 0, ``rgb24``). Decoding returns the input frames
@@ -574,7 +575,10 @@ def write_video(
             stream.pix_fmt = _pixel_format(name, lossless, height, width)
             options = {}
             if name in ("libx264", "libx264rgb"):
-                options = {"qp": "0"} if lossless else {"crf": str(crf)}
+                # Macroblock-tree rate control made this libx264 encode identical frames
+                # differently from run to run (up to 11 grey levels after decoding); without it
+                # the same frames give the same bytes, so written datasets are reproducible.
+                options = {"qp": "0"} if lossless else {"crf": str(crf), "x264-params": "mbtree=0"}
             if gop is not None:
                 stream.codec_context.gop_size = gop
                 options.update(keyint_min=str(gop), sc_threshold="0")
