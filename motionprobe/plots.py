@@ -57,7 +57,7 @@ def motion_dependence(
 
     One row per class, sorted by drop (largest at the top); a point at the drop with its bootstrap
     CI as a horizontal error bar, coloured by the class's taxonomy verdict (hollow when the
-    taxonomy marks the class a sink under freeze); a zero line. With
+    taxonomy marks the class a sink); a zero line. With
     ``cues`` (synthetic data) a narrow column on the right shows each class's ground-truth cue as a
     marker coloured like the verdict that cue should produce.
 
@@ -153,7 +153,7 @@ def motion_dependence(
     if sink_drawn:
         handles.append(
             Line2D([], [], marker="o", linestyle="", markerfacecolor="white",
-                   markeredgecolor="#555555", label="sink under freeze (hollow)")
+                   markeredgecolor="#555555", label="sink (hollow)")
         )  # fmt: skip
     fig.legend(
         handles=handles,

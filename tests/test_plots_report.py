@@ -85,7 +85,7 @@ def test_motion_dependence_ticks_in_drop_order(tables):
         "single frame",
         "bag of frames",
         "ordered sequence",
-        "sink under freeze (hollow)",
+        "sink (hollow)",
     }
 
 
