@@ -379,10 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_attribute, batch_size=4)
 
-    p = sub.add_parser("report", help="figures and report.md of a probe run folder")
+    p = sub.add_parser(
+        "report", help="re-render the figures and report.md of a study or probe folder"
+    )
     p.add_argument("run")
     p.add_argument("--data", default=None, help="dataset root (its classes.json adds the cues)")
-    p.add_argument("--title", default="What makes a video a video")
+    p.add_argument("--title", default=None, help="report title (default: the study's)")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -112,3 +112,22 @@ def provenance(records: list | None = None, seed: int | None = None) -> dict:
     if seed is not None:
         info["seed"] = seed
     return info
+
+
+def record_study(out: str | Path, study: str, params: dict, **extra: Any) -> Path:
+    """Record a study's name and every parameter in ``out/config.json`` (merged, atomic).
+
+    A probe run already writes ``config.json`` in the same folder; the study's entries are added
+    to it, so ``motionprobe report`` knows which study made the folder.
+
+    Args:
+        out: The study's results folder.
+        study: Its name (a key of :data:`motionprobe.report.STUDY_REPORTS`).
+        params: The study's parameters (its parsed command line).
+        **extra: More entries (e.g. the checkpoints it used).
+    """
+    path = Path(out) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    config.update(study=study, study_params=params, **extra)
+    config.setdefault("provenance", provenance())
+    return write_json(path, config)

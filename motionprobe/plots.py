@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from motionprobe.io import atomic_path
 from motionprobe.types import VERDICTS
@@ -234,19 +235,286 @@ def intervention_heatmap(per_class_df: pd.DataFrame) -> Figure:
     ax.set_title("Accuracy per class and intervention")
     fig.colorbar(image, ax=ax, label="accuracy", shrink=0.8)
     if n_rows * n_cols <= 300:
-        for i, j in np.ndindex(values.shape):
-            v = values[i, j]
-            if np.isnan(v):
-                continue
-            ax.text(
-                j,
-                i,
-                f"{v:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="black" if v > 0.6 else "white",
+        _annotate_cells(ax, values, fontsize=7)
+    return fig
+
+
+def _annotate_cells(ax, values: np.ndarray, fontsize: float, min_value: float = -np.inf) -> None:
+    """Write each finite cell's value (at least ``min_value``) on a [0, 1] heatmap."""
+    for i, j in np.ndindex(values.shape):
+        v = values[i, j]
+        if np.isfinite(v) and v >= min_value:
+            color = "black" if v > 0.6 else "white"
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=fontsize, color=color)
+
+
+# --- studies: frames, where predictions go, RGB vs flow, taxonomy composition ------------------
+
+#: Line colour per way of filling a clip from k frames, line style per frame selection.
+_METHOD_COLORS = {"held frames": "#8C8C8C", "generator": "#DD8452"}
+_SELECTION_STYLES = {"none": "-", "max": "--", "oracle": ":"}
+
+
+def frames_curve_plot(
+    curve_df: pd.DataFrame, clean: tuple[float, float, float] | None = None, frames: int = 16
+) -> Figure:
+    """Accuracy versus the number of input frames k, one line per method and selection.
+
+    Args:
+        curve_df: :func:`motionprobe.stats.frames_curve` output (``method, k, selection, acc,
+            ci_low, ci_high``).
+        clean: ``(acc, ci_low, ci_high)`` of the full clips, drawn as a band at ``k = frames``
+            and a dashed reference line.
+        frames: The model's clip length (the x position of the full clip).
+
+    Returns:
+        The Figure: x is k on a log2 axis, y accuracy with 95 % CI bars.
+    """
+    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    for (method, selection), g in curve_df.groupby(["method", "selection"], sort=False):
+        g = g.sort_values("k")
+        err = np.vstack([g["acc"] - g["ci_low"], g["ci_high"] - g["acc"]]).clip(min=0)
+        label = method if selection == "none" else f"{method} + select={selection}"
+        ax.errorbar(
+            g["k"],
+            g["acc"],
+            yerr=err,
+            color=_METHOD_COLORS.get(method, "#4C72B0"),
+            linestyle=_SELECTION_STYLES.get(selection, "-."),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    ks = sorted(set(curve_df["k"]) | {frames})
+    if clean is not None and not np.isnan(clean[0]):
+        acc, low, high = clean
+        ax.axhline(acc, color="black", linestyle="--", linewidth=1, label=f"full clip ({frames} f)")
+        ax.axhspan(low, high, color="black", alpha=0.08, linewidth=0)
+        ax.plot([frames], [acc], marker="*", markersize=12, color="black", linestyle="none")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("input frames k (log scale)")
+    ax.set_ylabel("accuracy (95 % CI)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Accuracy from k frames: held, generated, selected")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def where_heatmap(
+    where_df: pd.DataFrame, intervention: str, max_rows: int = 40, max_cols: int = 20
+) -> Figure:
+    """Where each class's clips are predicted under one intervention (rows true, columns predicted).
+
+    With many classes the grid keeps the ``max_rows`` classes that lose the most clips to other
+    classes and the ``max_cols`` predicted classes that receive the most clips overall; the rest
+    of each row goes to an ``other`` column, so rows still sum to 1. A sink (a class that absorbs
+    the clips of many others) shows as a bright column.
+
+    Args:
+        where_df: :func:`motionprobe.stats.where_predictions_go` output (``where.csv``).
+        intervention: The intervention to show.
+        max_rows: Most true classes shown.
+        max_cols: Most predicted classes shown before ``other``.
+
+    Returns:
+        The Figure; the y tick labels are the true classes, the x tick labels the predictions.
+    """
+    df = where_df[where_df["intervention"].astype(str) == intervention].copy()
+    if df.empty:
+        raise ValueError(f"where table has no rows for intervention {intervention!r}")
+    df["label"], df["pred"] = df["label"].astype(str), df["pred"].astype(str)
+    grid = df.pivot_table(index="label", columns="pred", values="share", aggfunc="sum").fillna(0)
+    classes = sorted(set(grid.index) | set(grid.columns))
+    grid = grid.reindex(index=sorted(grid.index), columns=classes, fill_value=0.0)
+    lost = 1.0 - pd.Series([grid.at[c, c] for c in grid.index], index=grid.index)
+    rows = list(grid.index)
+    if len(rows) > max_rows:
+        rows = list(lost.sort_values(ascending=False, kind="stable").index[:max_rows])
+    cols = list(grid.columns)
+    if len(cols) > max_cols:
+        cols = list(grid.sum(axis=0).sort_values(ascending=False, kind="stable").index[:max_cols])
+    shown = grid.loc[rows, cols]
+    if len(cols) < grid.shape[1]:
+        shown = shown.assign(other=1.0 - shown.sum(axis=1))
+    values = shown.to_numpy(dtype=float)
+
+    n_rows, n_cols = values.shape
+    per_row, fontsize = _row_geometry(max(n_rows, n_cols))
+    fig = Figure(
+        figsize=(max(5.0, per_row * n_cols + 3.5), max(3.5, per_row * n_rows + 2.2)),
+        layout="constrained",
+    )
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="magma", aspect="auto")
+    ax.set_xticks(
+        np.arange(n_cols), list(shown.columns), rotation=60, ha="right", fontsize=fontsize
+    )
+    ax.set_yticks(np.arange(n_rows), rows, fontsize=fontsize)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    scope = "" if len(rows) == grid.shape[0] else f" ({n_rows} classes losing most)"
+    ax.set_title(f"Where predictions go under {intervention}{scope}")
+    fig.colorbar(image, ax=ax, label="share of the class's clips", shrink=0.8)
+    for i, cls in enumerate(rows):  # outline the correct cell of each row
+        if cls in shown.columns:
+            j = list(shown.columns).index(cls)
+            ax.add_patch(
+                Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#00B4D8", lw=1.2)
             )
+    if n_rows * n_cols <= 400:
+        _annotate_cells(ax, values, fontsize=6.5, min_value=0.05)
+    return fig
+
+
+def rgb_flow_scatter(
+    gap_df: pd.DataFrame, cues: Mapping[str, str] | None = None, label_top: int = 12
+) -> Figure:
+    """Per-class RGB accuracy (x) against flow accuracy (y), with the diagonal.
+
+    Classes above the diagonal are recognised better from motion than from appearance. Points
+    are coloured by ground-truth cue when known; the ``label_top`` classes farthest from the
+    diagonal are named, so the figure stays legible with 400 classes.
+
+    Args:
+        gap_df: One row per class with ``class, acc_rgb, acc_flow`` (``gap.csv`` of the
+            rgb_vs_flow_gap study).
+        cues: Optional ``{class: cue}``.
+        label_top: Classes to name.
+
+    Returns:
+        The Figure.
+    """
+    df = gap_df.copy()
+    df["class"] = df["class"].astype(str)
+    fig = Figure(figsize=(6.0, 6.0), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", zorder=0)
+    size = 36 if len(df) <= 60 else 12
+    if cues:
+        for cue, g in df.groupby(df["class"].map(cues).fillna("unknown"), sort=True):
+            ax.scatter(
+                g["acc_rgb"],
+                g["acc_flow"],
+                s=size,
+                marker=CUE_MARKERS.get(cue, "D"),
+                color=CUE_COLORS.get(cue, _NO_VERDICT_COLOR),
+                edgecolor="black",
+                linewidth=0.4,
+                label=f"cue: {cue}",
+            )
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.scatter(df["acc_rgb"], df["acc_flow"], s=size, color="#4C72B0", alpha=0.8)
+    far = df.assign(d=(df["acc_flow"] - df["acc_rgb"]).abs()).nlargest(label_top, "d")
+    rng = np.random.default_rng(0)  # small fixed offsets keep overlapping names apart
+    for r in far.itertuples(index=False):
+        dx, dy = rng.uniform(-0.02, 0.02, 2)
+        ax.annotate(
+            r[df.columns.get_loc("class")],
+            (r.acc_rgb, r.acc_flow),
+            xytext=(r.acc_rgb + dx + 0.01, r.acc_flow + dy + 0.01),
+            fontsize=7,
+        )
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_aspect("equal")
+    ax.set_xlabel("RGB stream accuracy")
+    ax.set_ylabel("flow stream accuracy")
+    ax.set_title("Per class: appearance (RGB) against motion (flow)")
+    ax.text(0.03, 0.97, "flow better", transform=ax.transAxes, va="top", fontsize=8, color="0.3")
+    ax.text(0.97, 0.03, "RGB better", transform=ax.transAxes, ha="right", fontsize=8, color="0.3")
+    return fig
+
+
+def gain_vs_dependence(df: pd.DataFrame, cues: Mapping[str, str] | None = None) -> Figure:
+    """Per class: what fusing flow adds (y) against how much the RGB model needs motion (x).
+
+    Args:
+        df: One row per class with ``class, gain`` (fused minus RGB accuracy) and ``dependence``
+            (the RGB model's accuracy drop under the frozen frame).
+        cues: Optional ``{class: cue}`` (marker and colour).
+
+    Returns:
+        The Figure, with the Spearman correlation in the title.
+    """
+    fig = Figure(figsize=(6.0, 4.5), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    groups = df.groupby(df["class"].astype(str).map(cues or {}).fillna("unknown"), sort=True)
+    for cue, g in groups:
+        ax.scatter(
+            g["dependence"],
+            g["gain"],
+            s=30 if len(df) <= 60 else 10,
+            marker=CUE_MARKERS.get(cue, "o"),
+            color=CUE_COLORS.get(cue, "#4C72B0"),
+            edgecolor="black",
+            linewidth=0.4,
+            label=f"cue: {cue}" if cues else None,
+        )
+    if cues:
+        ax.legend(fontsize=8)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    rho = df[["dependence", "gain"]].corr(method="spearman").iloc[0, 1] if len(df) > 2 else np.nan
+    ax.set_xlabel("RGB model's drop under the frozen frame (motion dependence)")
+    ax.set_ylabel("accuracy gained by fusing flow")
+    ax.set_title(f"Does flow help where the RGB model needs motion? (Spearman ρ = {rho:.2f})")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def taxonomy_composition(composition_df: pd.DataFrame) -> Figure:
+    """Share of classes per verdict, one stacked bar per architecture (and stratum).
+
+    Args:
+        composition_df: Columns ``model, verdict, classes`` and optionally ``stratum`` (e.g.
+            the Kinetics temporal / static subsets): one panel per stratum.
+
+    Returns:
+        The Figure; bars are labelled with the class counts.
+    """
+    df = composition_df.copy()
+    if "stratum" not in df:
+        df["stratum"] = "all classes"
+    strata = list(dict.fromkeys(df["stratum"]))
+    models = list(dict.fromkeys(df["model"]))
+    fig = Figure(
+        figsize=(7.5, 1.2 + 0.45 * len(models) * len(strata) + 0.4 * len(strata)),
+        layout="constrained",
+    )
+    axes = fig.subplots(len(strata), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, stratum in zip(axes, strata, strict=True):
+        sub = df[df["stratum"] == stratum]
+        counts = sub.pivot_table(index="model", columns="verdict", values="classes", aggfunc="sum")
+        counts = counts.reindex(index=models, columns=VERDICTS).fillna(0)
+        shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0).fillna(0)
+        left = np.zeros(len(models))
+        for verdict in VERDICTS:
+            w = shares[verdict].to_numpy()
+            ax.barh(models, w, left=left, color=VERDICT_COLORS[verdict], label=verdict)
+            for y, (x0, wi, n) in enumerate(zip(left, w, counts[verdict], strict=True)):
+                if wi >= 0.06:
+                    ax.text(
+                        x0 + wi / 2,
+                        y,
+                        str(int(n)),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white",
+                    )
+            left += w
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_title(
+            f"{stratum} ({int(counts.sum(axis=1).max())} classes)", fontsize=10, loc="left"
+        )
+    axes[-1].set_xlabel("share of classes")
+    axes[0].legend(ncols=4, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.15))
+    fig.suptitle("Per-class verdicts by architecture")
     return fig
 
 
@@ -393,6 +661,99 @@ def stream_share_plot(summary_df: pd.DataFrame, cues: Mapping[str, str] | None =
     return fig
 
 
+def motion_share_plot(
+    shares_df: pd.DataFrame,
+    cues: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Per class, each model's motion share of attribution side by side, one panel per measure.
+
+    A measure is e.g. one model's temporal share (selective relevance) or a two-stream model's
+    flow share. One row per class, shared by all panels and sorted by the first measure (largest
+    at the top); with ``cues`` the rows are grouped by cue first (appearance, motion, order,
+    unknown; thin lines between the groups), so the separation of the cues shows in every panel.
+    A point at the class mean with its standard error as a horizontal bar, coloured by cue (grey
+    without ``cues``), and in each panel a dashed vertical line per cue at the mean over that
+    cue's classes. Each panel's axis runs from 0 to just above its largest value (at most 1), so
+    small shares stay apart. Rows shrink with the number of classes as in
+    :func:`motion_dependence`, so 400 class names stay readable.
+
+    Args:
+        shares_df: Tidy table ``class, measure, share, sem`` (``sem`` may be NaN); measures are
+            drawn in order of first appearance.
+        cues: Optional ``{class: cue}``.
+        title: Figure title.
+
+    Returns:
+        The Figure; each panel's title is its measure and the first panel's y tick labels are
+        the class names, top to bottom (by cue group, then by the first measure's descending
+        share).
+    """
+    df = shares_df.dropna(subset=["share"]).copy()
+    if df.empty:
+        raise ValueError("no share to plot (the table is empty or all NaN)")
+    df["class"] = df["class"].astype(str)
+    measures = list(dict.fromkeys(df["measure"].astype(str)))
+    first = df[df["measure"] == measures[0]].set_index("class")["share"]
+    names = list(dict.fromkeys(df["class"]))
+    cue_of = {str(k): v for k, v in (cues or {}).items()}
+    group = {c: i for i, c in enumerate(CUE_COLORS)}
+    # Classes the first measure lacks go to the bottom of their group, in table order.
+    order = {c: i for i, c in enumerate(names)}
+    names.sort(
+        key=lambda c: (group.get(cue_of.get(c, ""), len(group)), -first.get(c, -np.inf), order[c])
+    )
+    row = {c: i for i, c in enumerate(names)}
+
+    n = len(names)
+    per_row, fontsize = _row_geometry(n)
+    marker_size = 5 if n <= 120 else 3
+    height = max(3.0, per_row * n + 1.6) + (0.5 if cues else 0.0)
+    fig = Figure(figsize=(2.9 * len(measures) + 2.2, height), layout="constrained")
+    axes = fig.subplots(1, len(measures), squeeze=False, sharey=True)[0]
+    for ax, measure in zip(axes, measures, strict=True):
+        sub = df[df["measure"] == measure]
+        y = sub["class"].map(row).to_numpy()
+        x = sub["share"].to_numpy(dtype=float)
+        err = np.nan_to_num(sub["sem"].to_numpy(dtype=float)) if "sem" in sub else None
+        colors = [CUE_COLORS.get(cue_of.get(c, ""), _NO_VERDICT_COLOR) for c in sub["class"]]
+        ax.errorbar(x, y, xerr=err, fmt="none", ecolor="0.55", elinewidth=1.0, capsize=0)
+        ax.scatter(x, y, c=colors, s=marker_size**2 * 1.6, zorder=3, edgecolors="none")
+        for cue, color in CUE_COLORS.items():
+            mine = sub["class"].map(cue_of).eq(cue).to_numpy()
+            if mine.any():
+                ax.axvline(float(x[mine].mean()), color=color, ls="--", lw=1.0, alpha=0.8)
+        top = np.nanmax(x + (err if err is not None else 0.0))
+        ax.set_xlim(0, min(1.0, max(0.1, np.ceil(10 * top + 0.5) / 10)))
+        if cues:
+            bounds = [i for i in range(1, n) if cue_of.get(names[i]) != cue_of.get(names[i - 1])]
+            for b in bounds:
+                ax.axhline(b - 0.5, color="0.75", lw=0.6)
+        ax.set_title(measure, fontsize=10)
+        ax.set_xlabel("share of |attribution|")
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", top=n > 40, labeltop=n > 40)
+    axes[0].set_yticks(np.arange(n), names, fontsize=fontsize)
+    axes[0].set_ylim(n - 0.5, -0.5)
+    if cues:
+        present = [c for c in CUE_COLORS if c in set(cue_of.get(c_, "") for c_ in names)]
+        handles = [
+            Line2D([], [], marker="o", linestyle="", color=CUE_COLORS[c], label=c) for c in present
+        ]
+        handles.append(Line2D([], [], color="0.4", ls="--", label="mean of the cue's classes"))
+        fig.legend(
+            handles=handles,
+            title="ground-truth cue",
+            loc="outside lower center",
+            ncol=len(handles),
+            fontsize=8,
+            title_fontsize=8,
+        )
+    default = f"Motion share of attribution per class ({n} classes, ± s.e.)"
+    fig.suptitle(title or default, fontsize=11)
+    return fig
+
+
 def overlay_montage(
     frames: np.ndarray | list[np.ndarray],
     heat: np.ndarray | list[np.ndarray],
@@ -452,4 +813,83 @@ def overlay_montage(
                 ax.set_ylabel(row_labels[s], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    return fig
+
+
+# --- static and dynamic units per layer (motionprobe.probes.bias) --------------------------------
+
+#: Line style per factor in :func:`static_dynamic_plot`.
+_FACTOR_STYLES = {"static": ("-", "o"), "dynamic": ("--", "s")}
+
+
+def static_dynamic_plot(layers_df: pd.DataFrame) -> Figure:
+    """Share of static and dynamic information per layer, one colour per model (and stream).
+
+    Left: the share of the layer's dimensions that encode each factor (``static`` and ``dynamic``
+    of :func:`motionprobe.probes.bias.layer_bias`; the residual share is the rest). Right: the
+    share of the layer's units that are static or dynamic (joint units are counted in neither
+    line). Solid lines are static, dashed lines dynamic; the last point of each static line is
+    labelled with its layer. A share of dimensions is a softmax against a residual score of 1, so
+    it stays below e / (2e + 1/e) = 0.47 even for a layer that encodes one factor only.
+
+    Args:
+        layers_df: ``layers.csv`` of the static_dynamic_bias study: ``model, stream, layer, depth,
+            channels, static, dynamic, units_static, units_dynamic``.
+
+    Returns:
+        The Figure: x is the layer's relative depth in its network, y a share in [0, 1].
+    """
+    df = layers_df.copy()
+    stream = df["stream"].fillna("").astype(str) if "stream" in df else pd.Series("", df.index)
+    model = df["model"].astype(str)
+    df["series"] = model.where(stream == "", model + " / " + stream)
+    series = list(dict.fromkeys(df["series"]))
+    colors = dict(zip(series, _class_colors(len(series)), strict=True))
+    fig = Figure(figsize=(11.0, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharex=True)
+    panels = (
+        ("static", "dynamic", "share of dimensions", "Dimensions encoding each factor", 0.5),
+        ("units_static", "units_dynamic", "share of units", "Static and dynamic units", 1.0),
+    )
+    for ax, (static_col, dynamic_col, ylabel, title, top) in zip(axes, panels, strict=True):
+        for name in series:
+            g = df[df["series"] == name].sort_values("depth")
+            scale = g["channels"].to_numpy(float) if static_col.startswith("units_") else 1.0
+            for factor, col in (("static", static_col), ("dynamic", dynamic_col)):
+                style, marker = _FACTOR_STYLES[factor]
+                ax.plot(
+                    g["depth"],
+                    g[col].to_numpy(float) / scale,
+                    linestyle=style,
+                    marker=marker,
+                    markersize=4,
+                    color=colors[name],
+                )
+            if static_col == "static" and len(g):
+                last = g.iloc[-1]
+                ax.annotate(
+                    str(last["layer"]).removeprefix(f"{last['stream']}.")
+                    if isinstance(last.get("stream"), str) and last["stream"]
+                    else str(last["layer"]),
+                    (last["depth"], last["static"]),
+                    xytext=(4, 0),
+                    textcoords="offset points",
+                    fontsize=6.5,
+                    color=colors[name],
+                    va="center",
+                )
+        ax.set_xlabel("relative layer depth (0 = first layer, 1 = last)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(0, top * 1.02)
+        ax.set_xlim(-0.05, 1.2)
+        ax.set_xticks(np.linspace(0, 1, 6))
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=colors[n], linewidth=2, label=n) for n in series]
+    handles += [
+        Line2D([], [], color="black", linestyle=s, marker=m, markersize=4, label=f)
+        for f, (s, m) in _FACTOR_STYLES.items()
+    ]
+    fig.legend(handles=handles, fontsize=8, loc="outside right upper")
+    fig.suptitle("Static and dynamic information per layer (unit: correlation > 0.5)", fontsize=11)
     return fig

@@ -760,3 +760,192 @@ def cue_agreement(taxonomy_df: pd.DataFrame, cues: Mapping[str, str]) -> pd.Data
     out["expected"] = out["cue"].map(EXPECTED_VERDICT)
     out["agrees"] = (out["verdict"] == out["expected"]).astype(bool)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# accuracy versus the number of input frames
+# --------------------------------------------------------------------------------------------
+
+#: How each intervention family turns k kept frames into a full clip, as named in figures.
+FRAME_METHODS = {"freeze": "held frames", "subsample": "held frames", "generate": "generator"}
+
+
+def _frames_condition(label: str) -> tuple[str, int, str] | None:
+    """``(method, k, selection)`` of a k-frame condition label, or None for other conditions.
+
+    >>> _frames_condition("generate:k=4:select=max"), _frames_condition("freeze")
+    (('generator', 4, 'max'), ('held frames', 1, 'none'))
+    """
+    name, *parts = label.split(":")
+    if name not in FRAME_METHODS:
+        return None
+    params = dict(p.split("=", 1) for p in parts if "=" in p)
+    if name == "freeze" and params.keys() - {"select", "n"}:
+        return None  # a particular frame (index=...) is a different question
+    k = 1 if name == "freeze" else int(params.get("k", 1))
+    return FRAME_METHODS[name], k, params.get("select", "none")
+
+
+def frames_curve(
+    predictions: pd.DataFrame, n_boot: int = 2000, ci: float = 0.95, seed: int = 0
+) -> pd.DataFrame:
+    """Accuracy and drop versus the number of input frames k, per way of filling the clip.
+
+    Reads the k-frame conditions of a probe run: ``freeze`` (k = 1) and ``subsample:k=K`` hold
+    the kept frames ("held frames", the naive baseline), ``generate:k=K`` fills the clip with the
+    class-agnostic temporal generator; ``:select=max|oracle`` variants pick the best candidate
+    frame or phase. Seeds are averaged per clip first; the drop is paired on clips (clean minus
+    condition) with a percentile bootstrap CI over clips. When ``freeze`` and ``subsample:k=1``
+    both ran, the first in the table is kept for k = 1.
+
+    Args:
+        predictions: ``predictions.parquet`` of a probe run (must include ``clean``).
+
+    Returns:
+        Columns ``method, k, selection, intervention, n, acc, ci_low, ci_high, drop, drop_low,
+        drop_high``, sorted by method, selection and k; empty if no k-frame condition ran.
+    """
+    clips = clip_correctness(predictions)
+    key = ["video_id", "clip_index"]
+    clean = clips[clips["intervention"] == CLEAN].set_index(key)["correct"]
+    rows, seen = [], set()
+    for name in dict.fromkeys(clips["intervention"]):
+        cond = _frames_condition(name)
+        if cond is None or cond in seen:
+            continue
+        seen.add(cond)
+        v = clips[clips["intervention"] == name].set_index(key)["correct"]
+        both = clean.index.intersection(v.index)
+        acc = v.to_numpy()
+        diff = (clean.loc[both] - v.loc[both]).to_numpy()
+        low, high = bootstrap_mean_ci(acc, n_boot, ci, _rng(seed, "frames", name))
+        d_low, d_high = bootstrap_mean_ci(diff, n_boot, ci, _rng(seed, "frames-drop", name))
+        method, k, selection = cond
+        rows.append(
+            dict(
+                method=method,
+                k=k,
+                selection=selection,
+                intervention=name,
+                n=acc.size,
+                acc=acc.mean(),
+                ci_low=low,
+                ci_high=high,
+                drop=diff.mean() if diff.size else np.nan,
+                drop_low=d_low,
+                drop_high=d_high,
+            )
+        )
+    columns = ["method", "k", "selection", "intervention", "n", "acc", "ci_low", "ci_high"]
+    table = pd.DataFrame(rows, columns=[*columns, "drop", "drop_low", "drop_high"])
+    return table.sort_values(["method", "selection", "k"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# appearance versus motion streams
+# --------------------------------------------------------------------------------------------
+
+
+def stream_gap(
+    predictions: Mapping[str, pd.DataFrame],
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per-class clean accuracy of the RGB, flow and fused streams, with paired differences.
+
+    The streams must have been evaluated on the same clips (e.g. one Two-Stream I3D probed with
+    ``stream="rgb"``, ``"flow"`` and ``"both"``); differences are paired on clips, with
+    percentile bootstrap CIs over the class's clips.
+
+    Args:
+        predictions: ``{"rgb": ..., "flow": ..., "fused": ...}`` predictions tables (their
+            ``clean`` rows are used).
+
+    Returns:
+        One row per class: ``class, n, acc_rgb, acc_flow, acc_fused``, ``flow_minus_rgb`` and
+        ``gain`` (fused minus RGB: what adding flow buys), each difference with ``_low`` and
+        ``_high`` CI columns. Sorted by ``gain``, largest first.
+    """
+    missing = {"rgb", "flow", "fused"} - set(predictions)
+    if missing:
+        raise ValueError(f"stream_gap needs the rgb, flow and fused predictions; missing {missing}")
+    key = ["video_id", "clip_index"]
+    joined = None
+    for stream in ("rgb", "flow", "fused"):
+        pred = predictions[stream]
+        clips = clip_correctness(pred[pred["intervention"].astype(str) == CLEAN])
+        clips = clips.set_index(key)[["label", "correct"]].rename(columns={"correct": stream})
+        joined = clips if joined is None else joined.join(clips[[stream]], how="inner")
+    if joined is None or joined.empty:
+        raise ValueError("the streams' predictions share no clips")
+    rows = []
+    for cls, g in joined.groupby("label", sort=True):
+        row = {"class": cls, "n": len(g)}
+        for stream in ("rgb", "flow", "fused"):
+            row[f"acc_{stream}"] = float(g[stream].mean())
+        for name, diff in (
+            ("flow_minus_rgb", g["flow"] - g["rgb"]),
+            ("gain", g["fused"] - g["rgb"]),
+        ):
+            low, high = bootstrap_mean_ci(diff.to_numpy(), n_boot, ci, _rng(seed, name, cls))
+            row |= {name: float(diff.mean()), f"{name}_low": low, f"{name}_high": high}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.sort_values(["gain", "class"], ascending=[False, True], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# verdicts across architectures
+# --------------------------------------------------------------------------------------------
+
+
+def verdict_composition(
+    taxonomies: Mapping[str, pd.DataFrame], strata: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """How many classes get each verdict, per model, over all classes and per stratum.
+
+    Args:
+        taxonomies: ``{model: taxonomy table}`` (``class, verdict``).
+        strata: Optional ``{class: stratum}`` (e.g. Kinetics temporal / static subsets, or the
+            ground-truth cue); classes without one count only under ``all classes``.
+
+    Returns:
+        Columns ``model, stratum, verdict, classes, share`` with every verdict of
+        :data:`motionprobe.types.VERDICTS` present (0 when none), ``all classes`` first.
+    """
+    rows = []
+    for model, tax in taxonomies.items():
+        tax = tax.assign(**{"class": tax["class"].astype(str)})
+        groups = [("all classes", tax)]
+        if strata:
+            stratum = tax["class"].map(strata)
+            groups += [(s, tax[stratum == s]) for s in sorted(stratum.dropna().unique())]
+        for name, g in groups:
+            counts = g["verdict"].value_counts()
+            for verdict in [*VERDICTS, *(v for v in counts.index if v not in VERDICTS)]:
+                n = int(counts.get(verdict, 0))
+                rows.append((model, name, verdict, n, n / len(g) if len(g) else np.nan))
+    return pd.DataFrame(rows, columns=["model", "stratum", "verdict", "classes", "share"])
+
+
+def verdict_agreement(taxonomies: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Pairwise agreement of models' verdicts over the classes both judged conclusively.
+
+    Returns:
+        Columns ``model_a, model_b, classes, agree`` (share of identical verdicts), one row
+        per unordered pair.
+    """
+    verdicts = {
+        m: t.assign(**{"class": t["class"].astype(str)}).set_index("class")["verdict"]
+        for m, t in taxonomies.items()
+    }
+    names = list(verdicts)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            both = pd.concat([verdicts[a], verdicts[b]], axis=1, join="inner").dropna()
+            both = both[(both.iloc[:, 0] != "inconclusive") & (both.iloc[:, 1] != "inconclusive")]
+            agree = float((both.iloc[:, 0] == both.iloc[:, 1]).mean()) if len(both) else np.nan
+            rows.append((a, b, len(both), agree))
+    return pd.DataFrame(rows, columns=["model_a", "model_b", "classes", "agree"])

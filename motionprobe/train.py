@@ -910,3 +910,44 @@ def config_from_json(path: str | Path) -> TrainConfig:
     data = json.loads(Path(path).read_text())
     fields = TrainConfig.__dataclass_fields__
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
+
+
+def two_stream_checkpoint(
+    rgb: str | Path, flow: str | Path, out: str | Path, fusion: str = "logits"
+) -> Path:
+    """Join separately trained RGB and flow I3D checkpoints into one Two-Stream I3D checkpoint.
+
+    Quo Vadis trains the two streams separately and sums their logits at test time; the result
+    loads with :func:`load_checkpoint` like any other model (``forward(rgb, flow, stream=)``).
+
+    Args:
+        rgb: Checkpoint of an ``i3d_rgb*`` model.
+        flow: Checkpoint of the matching ``i3d_flow*`` model (same classes, width and clip).
+        out: Path of the new checkpoint.
+        fusion: ``logits`` (sum) or ``softmax`` (see :class:`~motionprobe.models.i3d.I3DTwoStream`).
+
+    Returns:
+        ``out``.
+    """
+    rgb_model, rgb_ckpt = load_checkpoint(rgb)
+    flow_model, flow_ckpt = load_checkpoint(flow)
+    if list(rgb_ckpt["classes"]) != list(flow_ckpt["classes"]):
+        raise ValueError(f"{rgb} and {flow}: trained on different classes; cannot fuse")
+    if rgb_ckpt["model"].replace("rgb", "") != flow_ckpt["model"].replace("flow", ""):
+        raise ValueError(f"{rgb} ({rgb_ckpt['model']}) and {flow} ({flow_ckpt['model']}) differ")
+    name = rgb_ckpt["model"].replace("i3d_rgb", "i3d_two_stream")
+    kwargs = dict(rgb_ckpt["model_kwargs"])
+    kwargs.pop("modality", None)
+    model = create_model(name, rgb_ckpt["num_classes"], fusion=fusion, **kwargs)
+    model.rgb.load_state_dict(rgb_model.state_dict())
+    model.flow.load_state_dict(flow_model.state_dict())
+    model.presets = {**rgb_model.presets, **flow_model.presets}
+    config = {
+        **rgb_ckpt["config"],
+        "model": name,
+        "flow_method": flow_ckpt["config"].get("flow_method"),
+        "streams": {"rgb": str(rgb), "flow": str(flow)},
+    }
+    metrics = {"rgb": rgb_ckpt.get("metrics", {}), "flow": flow_ckpt.get("metrics", {})}
+    save_checkpoint(Path(out), model, rgb_ckpt["classes"], config, metrics=metrics)
+    return Path(out)

@@ -220,3 +220,86 @@ def test_report_without_optional_files(tmp_path, tables):
 def test_markdown_table_formatting():
     text = markdown_table([["a|b", 0.12345, np.nan, 3, True]], ["x", "y", "z", "n", "ok"])
     assert text.splitlines()[2] == "| a\\|b | 0.123 | – | 3 | yes |"
+
+
+# --- study figures: the drawn data is the table's --------------------------------------------
+
+
+def test_frames_curve_plot_draws_the_table():
+    from motionprobe.plots import frames_curve_plot
+
+    curve = pd.DataFrame(
+        {
+            "method": ["held frames"] * 3 + ["generator"] * 3,
+            "k": [1, 2, 4] * 2,
+            "selection": ["none"] * 6,
+            "acc": [0.3, 0.5, 0.7, 0.6, 0.7, 0.8],
+        }
+    )
+    curve["ci_low"], curve["ci_high"] = curve["acc"] - 0.05, curve["acc"] + 0.05
+    fig = frames_curve_plot(curve, clean=(0.9, 0.85, 0.95), frames=16)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    held = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]  # not the CI caps
+    assert sorted(tuple(ln.get_ydata()) for ln in held) == [(0.3, 0.5, 0.7), (0.6, 0.7, 0.8)]
+    assert any(list(ln.get_ydata()) == [0.9, 0.9] for ln in lines.values())  # clean line
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "16"]
+
+
+def test_where_heatmap_rows_sum_to_one_and_keep_sinks():
+    from motionprobe.plots import where_heatmap
+
+    rng = np.random.default_rng(0)
+    classes = [f"c{i:02d}" for i in range(30)]
+    rows = []
+    for c in classes:  # every class sends most clips to the sink c00
+        rows += [("freeze", c, "c00", 0.7), ("freeze", c, c, 0.2)]
+        rows.append(("freeze", c, classes[rng.integers(1, 30)], 0.1))
+    where = pd.DataFrame(rows, columns=["intervention", "label", "pred", "share"])
+    where = where.groupby(["intervention", "label", "pred"], as_index=False)["share"].sum()
+    fig = where_heatmap(where, "freeze", max_rows=10, max_cols=5)
+    ax = fig.axes[0]
+    grid = ax.images[0].get_array()
+    assert grid.shape == (10, 6)  # 5 predicted classes + other
+    assert np.allclose(grid.sum(axis=1), 1.0)
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    assert cols[0] == "c00" and cols[-1] == "other"
+    assert np.allclose(grid[:, 0], 0.7)
+
+
+def test_rgb_flow_scatter_and_composition_draw_the_tables():
+    from motionprobe.plots import rgb_flow_scatter, taxonomy_composition
+
+    gap = pd.DataFrame({"class": list("abcd"), "acc_rgb": [0.1, 0.9, 0.5, 0.2]})
+    gap["acc_flow"] = [0.8, 0.2, 0.5, 0.3]
+    cues = dict(a="motion", b="appearance", c="order", d="motion")
+    ax = rgb_flow_scatter(gap, cues, label_top=2).axes[0]
+    points = np.vstack([c.get_offsets() for c in ax.collections])
+    assert sorted(map(tuple, points)) == sorted(zip(gap["acc_rgb"], gap["acc_flow"], strict=True))
+    assert {t.get_text() for t in ax.texts} >= {"a", "b"}  # farthest from the diagonal
+
+    comp = pd.DataFrame(
+        [("m1", "single_frame", 3), ("m1", "bag_of_frames", 1), ("m2", "ordered_sequence", 4)],
+        columns=["model", "verdict", "classes"],
+    )
+    ax = taxonomy_composition(comp).axes[0]
+    widths = {(p.get_y(), round(p.get_width(), 3)) for p in ax.patches if p.get_width() > 0}
+    assert {w for _, w in widths} == {0.75, 0.25, 1.0}
+
+
+def test_probe_report_pages_many_classes(tmp_path):
+    from motionprobe.report import PAGE_ROWS, probe_report
+
+    classes = [f"class {i:03d}" for i in range(PAGE_ROWS * 2 + 50)]
+    drop = np.linspace(0.8, -0.1, len(classes))
+    per = pd.DataFrame(
+        {"class": classes, "intervention": "freeze", "n": 10, "acc": 0.9 - drop}
+    ).assign(acc_clean=0.9, drop=drop, ci_low=drop - 0.1, ci_high=drop + 0.1)
+    per.to_csv(tmp_path / "per_class.csv", index=False)
+    pd.DataFrame({"class": classes, "verdict": "inconclusive"}).to_csv(
+        tmp_path / "taxonomy.csv", index=False
+    )
+    probe_report(tmp_path)
+    pages = sorted((tmp_path / "figures").glob("motion_dependence_p*.png"))
+    assert [p.stem for p in pages] == [f"motion_dependence_p{i}" for i in (1, 2, 3)]
+    assert (tmp_path / "figures" / "interventions_p3.svg").is_file()

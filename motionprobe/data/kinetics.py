@@ -768,3 +768,21 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         "path": [b["path"] for b in good],
         "bad": bad,
     }
+
+
+#: Kowal et al. (CVPR 2022)'s Kinetics-400 class subsets, shipped with the package.
+SUBSETS_FILE = Path(__file__).with_name("kinetics400_temporal_static_subsets.json")
+
+
+def temporal_static_subsets(path: str | Path | None = None) -> dict[str, str]:
+    """``{class: "temporal" | "static"}`` for Kowal et al.'s Kinetics-400 class subsets.
+
+    Their 32 classes judged temporal and 32 judged static (their third, random subset is not a
+    stratum and is left out).
+
+    Args:
+        path: A JSON file with ``temporal`` and ``static`` lists (default: the shipped copy).
+    """
+    path = Path(path) if path is not None else SUBSETS_FILE
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return {c: kind for kind in ("temporal", "static") for c in table[kind]}

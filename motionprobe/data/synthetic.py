@@ -249,3 +249,32 @@ def load_cues(root: str | Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     return {entry["name"]: entry["cue"] for entry in json.loads(path.read_text())}
+
+
+#: The smoke-test controls: one class per cue kind plus a reverse pair, small and short, so a
+#: whole study runs in seconds (``--smoke``).
+SMOKE = dict(
+    train_per_class=6,
+    val_per_class=2,
+    test_per_class=4,
+    frames=16,
+    size=32,
+    classes=("red_object", "green_object", "still", "teleport", "move_right", "move_left"),
+)
+
+
+def default_dataset(root: str | Path, smoke: bool = False, progress: bool = True) -> Path:
+    """The embedded default of the studies: the synthetic controls at ``root``, made if missing.
+
+    Args:
+        root: Dataset root; reused when it already holds a dataset (``classes.json``).
+        smoke: The tiny :data:`SMOKE` controls instead of the full default.
+        progress: Show a progress bar while synthesising.
+
+    Returns:
+        ``root``.
+    """
+    root = Path(root)
+    if not (root / "classes.json").is_file():
+        synthesize(root, progress=progress, **(SMOKE if smoke else {}))
+    return root

@@ -81,6 +81,7 @@ SELECT_PARAM = {
     "single_frame": "index",
     "inject_motion": "index",
     "generate": "offset",
+    "subsample": "offset",
 }
 
 
