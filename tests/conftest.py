@@ -23,6 +23,13 @@ def real_videos(shared_dir: Path) -> list[Path]:
     return sorted(p for p in (shared_dir / "data" / "real").iterdir() if p.is_file())
 
 
+@pytest.fixture(scope="session")
+def study_root(tmp_path_factory) -> Path:
+    """One parent folder for every ``--smoke`` study, so they share the smoke dataset and
+    models (``{root}/synthetic_smoke``, ``{root}/models``), as the studies do by default."""
+    return tmp_path_factory.mktemp("studies")
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu`` tests on machines without CUDA."""
     import torch
