@@ -389,7 +389,7 @@ def rgb_flow_scatter(
     """
     df = gap_df.copy()
     df["class"] = df["class"].astype(str)
-    fig = Figure(figsize=(6.0, 6.0), layout="constrained")
+    fig = Figure(figsize=(7.6, 6.0), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", zorder=0)
     size = 36 if len(df) <= 60 else 12
@@ -405,7 +405,7 @@ def rgb_flow_scatter(
                 linewidth=0.4,
                 label=f"cue: {cue}",
             )
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     else:
         ax.scatter(df["acc_rgb"], df["acc_flow"], s=size, color="#4C72B0", alpha=0.8)
     far = df.assign(d=(df["acc_flow"] - df["acc_rgb"]).abs()).nlargest(label_top, "d")

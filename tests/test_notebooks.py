@@ -18,7 +18,7 @@ EXPECTED = {
         "## How many frames does the model need?",  # the report
     ],
     "03_rgb_vs_flow.ipynb": [
-        "Quo Vadis, Kinetics-400 (published reference)",  # the paper-layout table
+        "Quo Vadis K400 (published reference)",  # the paper-layout table
         "Adding flow to RGB changes accuracy by",
         "Appearance classes: RGB",  # per-cue sentence
         "## Findings",  # the study's report
