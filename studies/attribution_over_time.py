@@ -8,7 +8,7 @@ flow share for the two-stream one. Models are trained once into ``{out.parent}/m
 with the other studies; each model's attributions go to ``{out}/{model}/``, the comparison and
 ``report.md`` to ``{out}``.
 
-    python studies/attribution_over_time.py            # synthetic default, ~2 min once trained
+    python studies/attribution_over_time.py            # synthetic default, ~1 min once trained
     python studies/attribution_over_time.py --smoke    # tiny data and 1-epoch models, seconds
     python studies/attribution_over_time.py --data K400 --checkpoint i3d=i3d.pt,c3d=c3d.pt
 

@@ -6,7 +6,7 @@ logits. The RGB stream is also probed with the frozen frame, to relate each clas
 flow to how much the RGB model needs motion. Writes the paper's table (accuracy per stream),
 the per-class gap with paired CIs, figures and ``report.md``.
 
-    python studies/rgb_vs_flow_gap.py                       # synthetic controls, 2 cores
+    python studies/rgb_vs_flow_gap.py                       # synthetic controls, ~5 min on 2 cores
     python studies/rgb_vs_flow_gap.py --smoke               # seconds, for tests
     python studies/rgb_vs_flow_gap.py --data K400 --rgb rgb.pt --flow flow.pt --device cuda \\
         --out runs/k400_gap
