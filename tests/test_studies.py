@@ -94,3 +94,44 @@ def test_temporal_taxonomy_smoke(study_root):
     for (_, stratum), n in totals.drop("all classes", level="stratum").items():
         assert n == per_stratum[stratum]
     assert_rerenders(out)
+
+
+def test_taxonomy_report_stratifies_kinetics_by_the_temporal_static_subsets(tmp_path):
+    """On Kinetics-400 class names the verdicts are split by Kowal et al.'s subsets."""
+    import json
+
+    from motionprobe.data.kinetics import temporal_static_subsets
+
+    subsets = temporal_static_subsets()
+    temporal = [c for c, k in subsets.items() if k == "temporal"][:3]
+    static = [c for c, k in subsets.items() if k == "static"][:3]
+    classes = [*temporal, *static, "abseiling"]  # the last is in neither subset
+    verdicts = {
+        "i3d": ["ordered_sequence"] * 3 + ["single_frame"] * 3 + ["inconclusive"],
+        "c3d": ["bag_of_frames"] * 3 + ["single_frame", "single_frame", "bag_of_frames", "x"],
+    }
+    for model, v in verdicts.items():
+        run = tmp_path / model
+        run.mkdir()
+        drop = np.linspace(0.5, 0.0, len(classes))
+        pd.DataFrame(
+            {"class": classes, "intervention": "freeze", "n": 10, "acc": 0.9 - drop}
+        ).assign(acc_clean=0.9, drop=drop, ci_low=drop - 0.1, ci_high=drop + 0.1).to_csv(
+            run / "per_class.csv", index=False
+        )
+        pd.DataFrame({"class": classes, "verdict": v}).to_csv(run / "taxonomy.csv", index=False)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"study": "temporal_taxonomy", "checkpoints": {"i3d": "a", "c3d": "b"}})
+    )
+    report = make_report(tmp_path).read_text()
+    comp = pd.read_csv(tmp_path / "composition.csv").set_index(["model", "stratum", "verdict"])
+    t, s = "temporal subset (Kowal et al.)", "static subset (Kowal et al.)"
+    assert comp.loc[("i3d", t, "ordered_sequence"), "classes"] == 3
+    assert comp.loc[("i3d", s, "single_frame"), "classes"] == 3
+    assert comp.loc[("c3d", s, "single_frame"), "classes"] == 2
+    assert comp.loc[("c3d", "all classes", "bag_of_frames"), "classes"] == 4
+    wide = pd.read_csv(tmp_path / "verdicts.csv")
+    assert list(wide.columns) == ["class", "stratum", "i3d", "c3d"]
+    assert wide["stratum"].isna().sum() == 1  # abseiling
+    assert f"**{s}**: single_frame share i3d 100.0 %, c3d 66.7 %" in report
+    assert (tmp_path / "figures" / "taxonomy_composition.png").is_file()
