@@ -27,12 +27,13 @@ from motionprobe.stats import (
     cue_conflict,
     per_class,
     share_ci,
-    taxonomy,
     where_predictions_go,
 )
 from motionprobe.train import TrainConfig, evaluate, load_checkpoint, train
 from motionprobe.transforms import Preset, preset, to_model_layout
 from motionprobe.types import TIME_DIM, VideoError, VideoInfo
+from motionprobe.validate import validate
+from motionprobe.verdict import Rule, judge, taxonomy
 from motionprobe.video import probe, read_clip, read_frames, write_video
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "TIME_DIM",
     "DatasetIndex",
     "Preset",
+    "Rule",
     "TrainConfig",
     "VideoDataset",
     "VideoError",
@@ -55,6 +57,7 @@ __all__ = [
     "cue_conflict",
     "evaluate",
     "freeze",
+    "judge",
     "list_models",
     "load_checkpoint",
     "load_cues",
@@ -76,6 +79,7 @@ __all__ = [
     "taxonomy",
     "to_model_layout",
     "train",
+    "validate",
     "write_report",
     "where_predictions_go",
     "write_video",

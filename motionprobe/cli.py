@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from motionprobe.data.families import FAMILIES
+
 
 def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
@@ -32,8 +34,30 @@ def cmd_synth(args: argparse.Namespace) -> None:
         fps=args.fps,
         seed=args.seed,
         classes=_specs(args.classes) if args.classes else None,
+        family=args.family,
     )
-    print(f"synth: wrote the synthetic controls to {Path(root).resolve()}")
+    print(f"synth: wrote the {args.family} controls to {Path(root).resolve()}")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from motionprobe.validate import validate
+
+    result = validate(
+        args.model,
+        args.out,
+        families=_specs(args.families),
+        seeds=_ints(args.seeds),
+        epochs=args.epochs,
+        size=args.size,
+        smoke=args.smoke,
+        device=args.device,
+    )
+    shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in result["verdict_agreement"].items())
+    minutes = result["seconds"] / 60
+    print(
+        f"validate {args.model}: verdicts right on {shares} ({minutes:.1f} min) "
+        f"-> {result['report']}"
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> None:
@@ -221,7 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classes", default="", help="comma-separated subset of the classes")
+    p.add_argument("--family", default="squares", choices=FAMILIES, help="control family")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "validate",
+        help="train a model on every control family and compare its verdicts with the truth",
+    )
+    p.add_argument("--model", required=True, help="a registered model (motionprobe models)")
+    p.add_argument("--out", default="outputs/probe_validity")
+    p.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families")
+    p.add_argument("--seeds", default="0,1", help="training seeds (verdicts compared across them)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's CPU recipe")
+    p.add_argument("--size", type=int, default=None, help="frame side (default by model)")
+    p.add_argument("--smoke", action="store_true", help="tiny data, one epoch (seconds)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("check", help="scan a dataset for unusable videos; writes check.csv")
     p.add_argument("root")

@@ -523,6 +523,33 @@ def taxonomy_composition(composition_df: pd.DataFrame) -> Figure:
     return fig
 
 
+def agreement_heatmap(table: pd.DataFrame, title: str = "") -> Figure:
+    """Family x axis share of classes whose verdict or axis matches the ground truth.
+
+    Args:
+        table: ``family, axis, agree, classes`` (pooled over seeds), as in ``agreement.csv``.
+        title: Figure title.
+    """
+    pooled = table.groupby(["family", "axis"], sort=False)[["agree", "classes"]].sum()
+    share = (pooled["agree"] / pooled["classes"]).unstack("axis")
+    counts = pooled.unstack("axis")
+    fig = Figure(figsize=(1.6 + 1.5 * share.shape[1], 0.9 + 0.55 * share.shape[0]))
+    ax = fig.add_subplot()
+    im = ax.imshow(share.to_numpy(float), vmin=0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
+    for (i, j), v in np.ndenumerate(share.to_numpy(float)):
+        fam, axis = share.index[i], share.columns[j]
+        n_ok, n = counts.at[fam, ("agree", axis)], counts.at[fam, ("classes", axis)]
+        ax.text(j, i, f"{100 * v:.0f} %\n{n_ok:.0f}/{n:.0f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(share.shape[1]), share.columns)
+    ax.set_yticks(range(share.shape[0]), share.index)
+    ax.set_xlabel("axis")
+    ax.set_ylabel("control family")
+    fig.colorbar(im, ax=ax, label="agreement with the ground truth")
+    ax.set_title(title or "Verdicts against the ground truth", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, path_stem: str | Path) -> list[Path]:
     """Write ``{stem}.png`` (dpi 150) and ``{stem}.svg`` atomically, then close the figure.
 

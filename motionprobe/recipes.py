@@ -133,6 +133,24 @@ def recipe(name: str) -> dict:
     return dict(RECIPES[name])
 
 
+def synthetic_recipe(model: str) -> str | None:
+    """The name of the CPU recipe that trains ``model`` on synthetic controls, if there is one."""
+    for name, fields in RECIPES.items():
+        if name.endswith("_synthetic") and fields["model"] == model:
+            return name
+    return None
+
+
+def synthetic_config(model: str) -> dict:
+    """Training fields for any registered ``model`` on synthetic controls.
+
+    The model's own ``*_synthetic`` recipe when there is one, else the generic CPU settings of
+    the controls (AdamW, one-cycle, no flips) with the model's defaults for the rest.
+    """
+    name = synthetic_recipe(model)
+    return {**recipe(name), "recipe": name} if name else {**_SYNTHETIC, "model": model}
+
+
 #: What ``--smoke`` changes in a recipe: one short epoch at 32 px, enough to exercise the code.
 SMOKE = dict(epochs=1, size=32, resize=32, batch_size=8)
 

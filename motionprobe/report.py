@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from motionprobe import plots
+from motionprobe.data.families import AXES_BY_CUE
 from motionprobe.io import write_csv, write_text
 from motionprobe.stats import (
     CLEAN,
@@ -28,6 +30,7 @@ from motionprobe.stats import (
     where_predictions_go,
 )
 from motionprobe.types import VERDICTS
+from motionprobe.verdict import Rule, agreement
 
 _MISSING = "–"
 #: Classes per page of the per-class figures.
@@ -138,8 +141,7 @@ def _controlled_section(tax: pd.DataFrame) -> list[str]:
         "The naive test replicates the middle frame (Huang et al. 2018's baseline); it overstates "
         "what motion adds, because a static clip is out of distribution and the middle frame may "
         "not be the informative one. The controlled estimate is, per class, the single-frame "
-        f"condition that costs it least among those run ({conditions}); the final verdict also "
-        "reads the cue conflict.",
+        f"condition that costs it least among those run ({conditions}).",
         "",
         f"Mean drop over classes: naive **{mean_naive:.3f}**, controlled **{mean_ctl:.3f}**. "
         f"Classes judged single_frame: naive {_pct(s_n)} (95 % CI {_pct(lo_n)} – {_pct(hi_n)}), "
@@ -156,14 +158,13 @@ def _controlled_section(tax: pd.DataFrame) -> list[str]:
             _ci(r["drop_freeze"], r["ci_low_freeze"], r["ci_high_freeze"]),
             r["controlled"],
             _ci(r["drop_controlled"], r["ci_low_controlled"], r["ci_high_controlled"]),
-            _ci(r.get("drop_conflict"), r.get("ci_low_conflict"), r.get("ci_high_conflict")),
             r["verdict_naive"],
             r["verdict"],
         )
         for _, r in tax.iterrows()
     ]
     headers = ["class", "naive freeze drop [CI]", "controlled condition", "controlled drop [CI]"]
-    headers += ["conflict drop [CI]", "verdict (naive)", "verdict"]
+    headers += ["verdict (naive)", "verdict"]
     return [*lines, markdown_table(rows, headers), ""]
 
 
@@ -281,6 +282,96 @@ def _extremes_section(per: pd.DataFrame, tax: pd.DataFrame, count: int = 5) -> l
     ]
 
 
+def _axes_section(
+    tax: pd.DataFrame, per: pd.DataFrame, cues: Mapping[str, str] | None
+) -> list[str]:
+    """Per class: verdict, its two axes with their evidence, cue preference, stability."""
+    frozen = per[per["intervention"] == "freeze"].drop_duplicates("class").set_index("class")
+
+    def frame_cell(r: pd.Series) -> str:
+        by = r.get("sufficient_by")
+        if r.get("sufficient") == "yes" and isinstance(by, str):
+            return f"yes ({by})"
+        text = str(r.get("sufficient", _MISSING)) + (", a sink" if _true(r.get("sink")) else "")
+        if r["class"] in frozen.index and "top_pred" in frozen.columns:
+            top, share = frozen.at[r["class"], "top_pred"], frozen.at[r["class"], "top_pred_share"]
+            if isinstance(top, str) and top != r["class"]:
+                text += f"; frozen clips go to {top} ({share:.0%})"
+        return text
+
+    def order_cell(r: pd.Series) -> str:
+        parts = [f"rev {_fmt_num(r.get('drop_reverse'))}"]
+        shuffle = f"shuf {_fmt_num(r.get('drop_shuffle'))}"
+        if _true(r.get("shuffle_artifact")):
+            shuffle += f" → sink {r.get('shuffle_to')}"
+        return f"{r.get('order', _MISSING)} ({', '.join([*parts, shuffle])})"
+
+    def cue_cell(r: pd.Series) -> str:
+        pref = r.get("cue_preference")
+        if not isinstance(pref, str):
+            return _MISSING
+        app, mot = r.get("follows_appearance"), r.get("follows_motion")
+        return f"{pref} ({_fmt_num(app)} / {_fmt_num(mot)})"
+
+    cue_map = {str(k): v for k, v in (cues or {}).items()}
+    headers = ["class"] + (["cue"] if cues else [])
+    headers += ["verdict", "one frame suffices", "order matters (drops)", "cue preference"]
+    headers += ["stable"]
+    rows = []
+    for _, r in tax.iterrows():
+        row = [r["class"]] + ([cue_map.get(r["class"], _MISSING)] if cues else [])
+        stab = r.get("stability")
+        stable = _MISSING if pd.isna(stab) else ("yes" if _true(r.get("stable")) else "no")
+        stable += "" if pd.isna(stab) else f" ({100 * stab:.0f} %)"
+        rows.append([*row, r["verdict"], frame_cell(r), order_cell(r), cue_cell(r), stable])
+    lines = [
+        "## Per class",
+        "",
+        "Two axes decide the verdict: does one frame suffice (and under which single-frame "
+        "condition), and does the order matter (reverse and shuffle drops; a shuffle whose clips "
+        "go to a sink is an artifact, not order). Cue preference is which cue a cue-conflict "
+        "clip follows (share following appearance / motion); it is not part of the verdict. "
+        "Stable: the share of bootstrap resamples of the clips that reproduce the verdict.",
+        "",
+        markdown_table(rows, headers),
+        "",
+    ]
+    if cues:
+        truth = pd.DataFrame([{"name": c, "cue": v, **AXES_BY_CUE[v]} for c, v in cue_map.items()])
+        agree = agreement(tax, truth)
+        lines += ["## Agreement with the ground truth", ""]
+        counts = agree.groupby("axis", sort=False)["agrees"].agg(["sum", "size"])
+        lines.append(
+            markdown_table(
+                [(a, f"{int(c['sum'])} of {int(c['size'])}") for a, c in counts.iterrows()],
+                ["axis", "classes that match"],
+            )
+        )
+        wrong = agree[~agree["agrees"] & (agree["axis"] == "verdict")]
+        lines += [
+            "",
+            "Classes whose verdict misses: "
+            + (
+                ", ".join(
+                    f"{r['class']} ({r['got']}, expected {r['expected']})"
+                    for _, r in wrong.iterrows()
+                )
+                or "none"
+            )
+            + ".",
+            "",
+        ]
+    return lines
+
+
+def _true(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "1.0")
+
+
+def _fmt_num(value: Any) -> str:
+    return _MISSING if value is None or pd.isna(value) else f"{float(value):.2f}"
+
+
 def write_report(
     run_dir: str | Path,
     title: str = "What makes a video a video",
@@ -332,7 +423,6 @@ def write_report(
     preds = pd.read_parquet(preds_path) if preds_path.is_file() else None
 
     interventions = list(dict.fromkeys(per["intervention"]))
-    freeze = "freeze" if "freeze" in interventions or not interventions else interventions[0]
 
     out: list[str] = [f"# {title}", ""]
 
@@ -415,59 +505,8 @@ def write_report(
     if preds is not None and len(preds):
         out += _frames_section(preds)
 
-    # -- per-class table ------------------------------------------------------------------------
-    out += ["## Per class", ""]
-    cue_map = {str(k): v for k, v in (cues or {}).items()}
-    by = {iv: per[per["intervention"] == iv].set_index("class") for iv in interventions}
-    headers = ["class"] + (["cue"] if cues else []) + ["verdict", "acc_clean"]
-    headers += [f"drop {iv} [CI]" for iv in interventions] + [f"top_pred ({freeze})"]
-    rows = []
-    for t in tax.itertuples(index=False):
-        cls = t[tax.columns.get_loc("class")]
-        row: list[Any] = [cls]
-        if cues:
-            row.append(cue_map.get(cls))
-        acc_clean = getattr(t, "acc_clean", np.nan)
-        if pd.isna(acc_clean) and interventions and cls in by[interventions[0]].index:
-            acc_clean = by[interventions[0]].at[cls, "acc_clean"]
-        row += [t.verdict, acc_clean]
-        for iv in interventions:
-            table = by[iv]
-            if cls in table.index:
-                r = table.loc[cls]
-                row.append(_ci(r["drop"], r.get("ci_low"), r.get("ci_high")))
-            else:
-                row.append(_MISSING)
-        if freeze in by and cls in by[freeze].index and "top_pred" in by[freeze].columns:
-            r = by[freeze].loc[cls]
-            top = r["top_pred"]
-            share_top = r.get("top_pred_share", np.nan)
-            row.append(
-                _MISSING
-                if pd.isna(top)
-                else (f"{top} ({share_top:.0%})" if not pd.isna(share_top) else str(top))
-            )
-        else:
-            row.append(_MISSING)
-        rows.append(row)
-    out += [markdown_table(rows, headers), ""]
-
-    # -- agreement with ground truth ------------------------------------------------------------
-    if cues:
-        out += ["## Agreement with the ground-truth cues", ""]
-        agree = cue_agreement(tax, cues)
-        n_ok = int(agree["agrees"].sum())
-        out.append(
-            f"{n_ok} of {len(agree)} classes with a known cue get the expected verdict "
-            "(appearance → single_frame, motion → bag_of_frames, order → ordered_sequence)."
-        )
-        wrong = agree[~agree["agrees"]]
-        if len(wrong):
-            out += ["", "Disagreeing classes:", ""]
-            out.append(_frame_table(wrong[["class", "cue", "expected", "verdict"]]))
-        else:
-            out += ["", "Disagreeing classes: none."]
-        out.append("")
+    # -- per-class axes -----------------------------------------------------------------------
+    out += _axes_section(tax, per, cues)
 
     # -- naive versus controlled ----------------------------------------------------------------
     if (
@@ -527,41 +566,41 @@ def write_report(
     out.append("")
 
     # -- how to read this -----------------------------------------------------------------------
-    min_drop = _find(config, "min_drop") if config else None
-    min_clean = _find(config, "min_clean") if config else None
-    min_n = _find(config, "min_n") if config else None
-    min_sink = _find(config, "min_sink") if config else None
-    min_sink = 0.5 if min_sink is None else min_sink
-    src = "from the run's config" if min_drop is not None else "library defaults"
-    min_drop = 0.2 if min_drop is None else min_drop
-    min_clean = 0.5 if min_clean is None else min_clean
-    min_n = 5 if min_n is None else min_n
+    rule = Rule().to_dict()
+    for key in rule:
+        found = _find(config, key) if config else None
+        rule[key] = rule[key] if found is None else found
     out += [
         "## How to read this",
         "",
         "Each drop is a class's clean accuracy minus its accuracy under the intervention, on the "
         "same clips, with a 95 % paired bootstrap CI over the class's clips. A drop is negligible "
-        f"when its CI's upper bound is below {min_drop}, material when its CI's lower bound is "
-        f"above 0 and the drop is at least {min_drop}, and undetermined otherwise ({src}). A "
-        f"class with fewer than {min_n} clips or a clean accuracy below {min_clean} is "
-        "inconclusive. The single-frame evidence is the artifact-controlled condition that "
-        "costs the class least (frame selection, injected class-agnostic motion, the temporal "
-        "generator), or the naive frozen frame when none was run. A class needs frames when that "
-        "drop is material, when it is a sink, or when its cue-conflict drop is material (moved by "
-        "another clip's motion, it is no longer recognised); it is single_frame when that drop "
-        "is negligible, it is not a sink and its cue-conflict drop (if run) is negligible. A "
-        "class that needs frames is ordered_sequence when shuffling or reversing "
-        "costs it a material drop, bag_of_frames when every available one of those drops is "
-        "negligible, and inconclusive otherwise (or when neither was run).",
+        f"when its CI's upper bound is below {rule['min_drop']}, material when its CI's lower "
+        f"bound is above 0 and the drop is at least {rule['min_drop']}, undetermined otherwise. "
+        f"A class with fewer than {rule['min_n']} clips or a clean accuracy below "
+        f"{rule['min_clean']} is inconclusive. A class is a *sink* under an intervention when it "
+        "keeps its own clips while other classes' clips pour in (at least "
+        f"{rule['min_sink']} times its own number of clips): keeping its clips then proves "
+        "nothing.",
         "",
-        "Sink classes: when motion is removed, clips of many classes may all be predicted as one "
-        "class that looks static (a 'still' or 'standing' class). That class keeps its own "
-        "accuracy under freezing, yet a single frame does not identify it; its precision falls "
-        "instead. The taxonomy therefore treats a class whose precision drops by at least "
-        f"{min_sink} under freezing (with at least {min_n} clips predicted as it) as needing "
-        "frames. The frozen clip is also out of distribution for a model trained on moving "
-        "video, so freeze drops overstate the role of motion; the top_pred column shows where "
-        "a class's frozen clips go.",
+        "- **One frame suffices** when at least one single-frame condition (the frozen frame, "
+        "frame selection, a frame moved by class-agnostic camera motion, the generator) costs "
+        "the class a negligible drop without making it a sink; **no** when every condition run "
+        "costs a material drop or makes it a sink.",
+        "- **Order matters** when reversing costs a material drop (reversal keeps speeds and "
+        "smoothness), or shuffling does and the shuffled clips do not go to a sink of the "
+        "shuffle (shuffling also turns smooth motion jerky, and a jerky-motion class absorbs "
+        "such clips whatever their order); **no** when every order test is negligible.",
+        "- **Verdict**: single_frame if one frame suffices; otherwise ordered_sequence if order "
+        "matters, bag_of_frames if it does not; inconclusive when an axis is undetermined.",
+        "- **Cue preference** (from the cue conflict) says which cue wins when a clip carries one "
+        "class's appearance and another's motion. It is reported, never used by the verdict: a "
+        "class recognised from any single frame may still follow a strong motion cue.",
+        "- **Stable**: the verdict survives at least 80 % of bootstrap resamples of the clips "
+        "(and, where several training seeds were probed, agrees across them).",
+        "",
+        "The long form, every drop with its CI, precision and where the clips went, is in "
+        "`per_class.csv` and `taxonomy.csv`.",
         "",
     ]
 
@@ -585,7 +624,6 @@ def probe_report(
     Returns:
         The path of ``report.md``.
     """
-    from motionprobe import plots
     from motionprobe.data.synthetic import load_cues
 
     run_dir = Path(run_dir)
@@ -881,7 +919,6 @@ def attribution_report(
     Returns:
         The path of ``report.md``.
     """
-    from motionprobe import plots
     from motionprobe.data.synthetic import load_cues
 
     run_dir = Path(run_dir)
@@ -1316,7 +1353,6 @@ def static_dynamic_report(
     Returns:
         The path of ``report.md``.
     """
-    from motionprobe import plots
 
     run_dir = Path(run_dir)
     path = run_dir / "layers.csv"
@@ -1425,7 +1461,6 @@ def rgb_flow_report(
     :func:`motionprobe.stats.stream_gap` plus the RGB model's motion dependence), the figures
     ``rgb_vs_flow`` and ``gain_vs_dependence``, and the report.
     """
-    from motionprobe import plots
     from motionprobe.data.synthetic import load_cues
 
     run_dir = Path(run_dir)
@@ -1611,7 +1646,6 @@ def taxonomy_report(
     Kinetics-400 temporal / static subsets when the dataset has those classes, else by the
     ground-truth cue of synthetic data.
     """
-    from motionprobe import plots
     from motionprobe.data.kinetics import temporal_static_subsets
     from motionprobe.data.synthetic import load_cues
 
@@ -1724,6 +1758,100 @@ def taxonomy_report(
 
 
 # --------------------------------------------------------------------------------------------
+# probe_validity
+# --------------------------------------------------------------------------------------------
+
+
+def validity_report(run_dir: str | Path, data: str | Path | None = None, title: str = "") -> Path:
+    """Figure and ``report.md`` of a validation folder (:func:`motionprobe.validate.validate`).
+
+    Reads ``agreement.csv``, ``misses.csv`` and ``taxonomy.csv`` (every family and seed).
+    """
+    run_dir = Path(run_dir)
+    config = _read_config(run_dir)
+    model = config.get("study_params", {}).get("model", run_dir.name)
+    table = pd.read_csv(run_dir / "agreement.csv")
+    misses = pd.read_csv(run_dir / "misses.csv", keep_default_na=False, na_values=[""])
+    tax = pd.read_csv(run_dir / "taxonomy.csv", keep_default_na=False, na_values=[""])
+    figure = plots.agreement_heatmap(table, f"{model}: verdicts against the ground truth")
+    plots.save_figure(figure, run_dir / "figures" / "agreement")
+    pooled = table.groupby(["family", "axis"], sort=False)[["agree", "classes"]].sum()
+    pooled["share"] = pooled["agree"] / pooled["classes"]
+    wide = pooled["share"].unstack("axis")
+    axes = [a for a in ("verdict", "sufficient", "order", "cue_preference") if a in wide]
+    rows = [
+        [fam]
+        + [
+            f"{_pct(wide.at[fam, a])} ({pooled.at[(fam, a), 'agree']:.0f}/"
+            f"{pooled.at[(fam, a), 'classes']:.0f})"
+            for a in axes
+        ]
+        for fam in wide.index
+    ]
+    seeds = sorted(tax["seed"].unique())
+    out = [
+        f"# {title or f'How far can the verdicts of {model} be trusted?'}",
+        "",
+        f"`{model}` was trained on each control family ({len(seeds)} training seed(s): "
+        f"{', '.join(map(str, seeds))}) and probed with the default suite on each test split. "
+        "Each family's ground truth is known by construction (`classes.json`); the families "
+        "were designed independently of each other and of the verdict rule. Below, the share "
+        "of classes (pooled over seeds) whose verdict, and each axis, matches the truth. "
+        "*Cue preference* is what a class's cue-conflict clips follow; it is not part of the "
+        "verdict, and a model that recognises a colour may still follow a strong motion cue.",
+        "",
+        markdown_table(rows, ["family", *axes]),
+        "",
+        "![agreement](figures/agreement.png)",
+        "",
+    ]
+    verdict_misses = misses[misses["axis"] == "verdict"]
+    out += ["## Verdicts that miss the ground truth", ""]
+    if verdict_misses.empty:
+        out += ["None: every class of every family and seed gets its expected verdict.", ""]
+    else:
+        out += [
+            markdown_table(
+                verdict_misses[["family", "seed", "class", "cue", "expected", "got", "reason"]]
+                .to_numpy()
+                .tolist(),
+                ["family", "seed", "class", "cue", "expected", "got", "why (the rule's reason)"],
+            ),
+            "",
+        ]
+    axis_misses = misses[misses["axis"].isin(["sufficient", "order"])]
+    if len(axis_misses):
+        grouped = axis_misses.groupby(["family", "axis"], sort=False)["class"].agg(
+            lambda c: ", ".join(sorted(set(map(str, c))))
+        )
+        out += ["## Axes that miss", ""]
+        out += [f"- {fam}, {axis}: {names}" for (fam, axis), names in grouped.items()]
+        out += [""]
+    unstable = tax[~tax["stable"].astype(bool)] if "stable" in tax else tax.iloc[:0]
+    out += ["## Stability", ""]
+    out.append(
+        f"{len(unstable)} of {len(tax)} verdicts (class x family x seed) are unstable: they differ "
+        "between training seeds or survive fewer than 80 % of bootstrap resamples of the clips."
+        + (
+            " They are: "
+            + "; ".join(
+                f"{r['family']}/{r['class']} (seed {r['seed']}: {r['verdict']}, bootstrap "
+                f"{_pct(r['stability'])})"
+                for _, r in unstable.iterrows()
+            )
+            + "."
+            if len(unstable)
+            else ""
+        )
+    )
+    out += ["", f"Rule thresholds: `{json.dumps(config.get('rule', {}))}`.", ""]
+    seconds = config.get("seconds")
+    if seconds:
+        out += [f"Run time: {seconds / 60:.1f} min.", ""]
+    return write_text(run_dir / "report.md", "\n".join(out))
+
+
+# --------------------------------------------------------------------------------------------
 # study registry
 # --------------------------------------------------------------------------------------------
 
@@ -1735,6 +1863,7 @@ STUDY_REPORTS: dict[str, Callable[..., Path]] = {
     "temporal_taxonomy": taxonomy_report,
     "static_dynamic_bias": static_dynamic_report,
     "attribution_over_time": attribution_report,
+    "probe_validity": validity_report,
 }
 
 

@@ -419,219 +419,6 @@ def drop_state(drop: float, ci_low: float, ci_high: float, min_drop: float = 0.2
     return UNDETERMINED
 
 
-def _fmt_drop(kind: str, state: str, drop: float, low: float, high: float) -> str:
-    return f"{kind} {state} ({drop:+.2f} [{low:+.2f}, {high:+.2f}])"
-
-
-#: Artifact-controlled single-frame conditions :func:`taxonomy` reads when present: frame
-#: selection on frozen clips, a frame moved by class-agnostic camera motion, and the temporal
-#: generator from one frame with frame selection (Huang et al. 2018).
-CONTROLLED = ("freeze:select=max", "inject_motion", "generate:k=1:select=max")
-
-
-def _order_verdict(row: dict, roles: Sequence[str], why: str, min_drop: float) -> tuple[str, str]:
-    """Verdict of a class that needs frames, from its shuffle/reverse drops."""
-    states = {
-        role: drop_state(
-            row[f"drop_{role}"], row[f"ci_low_{role}"], row[f"ci_high_{role}"], min_drop
-        )
-        for role in roles
-    }
-    avail = {r: s for r, s in states.items() if s != ABSENT}
-    order_txt = "; ".join(
-        _fmt_drop(r, s, row[f"drop_{r}"], row[f"ci_low_{r}"], row[f"ci_high_{r}"])
-        for r, s in avail.items()
-    )
-    if not avail:
-        return "inconclusive", f"needs frames ({why}) but neither shuffle nor reverse was run"
-    if any(s == MATERIAL for s in avail.values()):
-        return "ordered_sequence", f"needs frames ({why}); {order_txt}"
-    if all(s == NEGLIGIBLE for s in avail.values()):
-        return "bag_of_frames", f"needs frames ({why}); {order_txt}"
-    return "inconclusive", f"needs frames ({why}); order effect undetermined: {order_txt}"
-
-
-def _state(row: dict, kind: str, min_drop: float) -> str:
-    return drop_state(row[f"drop_{kind}"], row[f"ci_low_{kind}"], row[f"ci_high_{kind}"], min_drop)
-
-
-def _decide(
-    row: dict,
-    removal: tuple[str, str],
-    sink: bool,
-    conflict: str | None,
-    roles: Sequence[str],
-    min_drop: float,
-) -> tuple[str, str]:
-    """Verdict and reason of a judged class (steps 3-5 of :func:`taxonomy`).
-
-    Args:
-        row: The class's evidence (``drop_{kind}``, ``ci_low_{kind}``, ``ci_high_{kind}``).
-        removal: ``(kind, name)`` of the single-frame evidence (``freeze`` or ``controlled``).
-        sink: Whether the class is a sink.
-        conflict: Name of the cue-conflict intervention, or None to ignore it.
-        roles: The order tests available (``shuffle``, ``reverse``).
-        min_drop: See :func:`drop_state`.
-    """
-    kinds = [(removal[0], removal[1])] + ([("conflict", conflict)] if conflict else [])
-    states = {k: _state(row, k, min_drop) for k, _ in kinds}
-    text = {
-        k: _fmt_drop(name, states[k], row[f"drop_{k}"], row[f"ci_low_{k}"], row[f"ci_high_{k}"])
-        for k, name in kinds
-    }
-    evidence = "; ".join(t for k, t in text.items() if states[k] != ABSENT)
-    r_state = states[removal[0]]
-    c_state = states.get("conflict", ABSENT)
-    if r_state == NEGLIGIBLE and not sink and c_state in (NEGLIGIBLE, ABSENT):
-        return "single_frame", f"{evidence}, not a sink: one frame suffices"
-    if r_state == MATERIAL or sink or c_state == MATERIAL:
-        why = [text[k] for k in states if states[k] == MATERIAL]
-        if sink:
-            why.append(f"a sink (precision drop {row['precision_drop_freeze']:.2f} under freeze)")
-        return _order_verdict(row, roles, "; ".join(why), min_drop)
-    return "inconclusive", evidence + (", a sink" if sink else ", not a sink")
-
-
-def taxonomy(
-    per_class_df: pd.DataFrame,
-    freeze: str = "freeze",
-    shuffle: str = "shuffle",
-    reverse: str = "reverse",
-    min_drop: float = 0.2,
-    min_clean: float = 0.5,
-    min_n: int = 5,
-    min_sink: float = 0.5,
-    controlled: Sequence[str] | None = None,
-    conflict: str | None = "conflict",
-) -> pd.DataFrame:
-    """Per class: does the model need a single frame, a bag of frames, or an ordered sequence?
-
-    The rule (thresholds are the arguments):
-
-    1. A drop (``clean - intervention`` accuracy, with its bootstrap CI from :func:`per_class`)
-       is *negligible* if the CI's upper bound < ``min_drop``; *material* if the CI's lower
-       bound > 0 and the point drop >= ``min_drop``; otherwise *undetermined*.
-    2. ``inconclusive`` if the class has fewer than ``min_n`` clips or its clean accuracy is below
-       ``min_clean`` ("not recognised on clean input": a drop from chance says nothing).
-    3. *Removal* evidence: the single-frame condition that costs the class least, among the
-       artifact-controlled ones in ``controlled`` that were run (frame selection, injected
-       class-agnostic motion, the generator; Huang et al. 2018 showed the naive frozen frame
-       overstates what motion adds), else the naive ``freeze``. A class is a *sink* when, under
-       ``freeze`` or that condition, its precision falls by at least ``min_sink`` with at least
-       ``min_n`` clips predicted as it: most clips called this class then come from other
-       classes, so keeping its own clips proves nothing (a class of still videos does this).
-    4. *Conflict* evidence (when ``conflict`` was run): the class's appearance moved by the motion
-       of a clip of another class; its drop is the share of such clips no longer predicted as the
-       class. A class recognised by its appearance keeps its label whatever motion accompanies it;
-       a class recognised by the absence of motion (or by its motion) does not.
-    5. *Frame-free* -> ``single_frame``: removal negligible, not a sink, and conflict negligible
-       (or not run). *Needs frames*: removal material, or a sink, or conflict material; then
-       ``ordered_sequence`` if the ``shuffle`` or ``reverse`` drop is material, ``bag_of_frames``
-       if every available one is negligible, ``inconclusive`` otherwise or when neither was run.
-       Anything else is ``inconclusive``.
-
-    ``verdict_naive`` applies the same rule to the naive frozen frame alone (no controls, no
-    conflict), the measurement Huang et al. warn about, so the two can be read side by side.
-
-    Args:
-        per_class_df: Output of :func:`per_class` (or ``per_class.csv`` read back).
-        freeze, shuffle, reverse: Intervention names playing these roles. ``freeze`` must be
-            present (``ValueError`` otherwise); shuffle and reverse may be absent.
-        min_drop: Smallest accuracy drop that counts as material (absolute, 0-1 scale).
-        min_clean: Smallest clean accuracy for a class to be judged.
-        min_n: Smallest number of clips (and of clips predicted as the class for the sink test).
-        min_sink: Smallest fall in precision that makes a class a sink. Set apart from
-            ``min_drop`` because a few strays into a class are not a sink: with the default 0.5,
-            most of the clips predicted as the class must come from other classes.
-        controlled: Names of the artifact-controlled single-frame conditions (default
-            :data:`CONTROLLED`); those absent from the table are ignored.
-        conflict: Name of the cue-conflict intervention (None or absent: not used).
-
-    Returns:
-        One row per class (order of ``per_class_df``): ``class, verdict, verdict_naive`` (in
-        ``VERDICTS``), evidence ``acc_clean, n``, ``drop, ci_low, ci_high`` for ``freeze``,
-        ``controlled`` (with the name of the condition used in ``controlled``), ``conflict``,
-        ``shuffle`` and ``reverse`` (suffixed ``_freeze`` etc.), ``precision_drop_freeze,
-        n_pred_freeze, precision_drop_controlled, n_pred_controlled, sink`` and a short ``reason``.
-    """
-    ivs = set(per_class_df["intervention"].astype(str))
-    if freeze not in ivs:
-        raise ValueError(
-            f"taxonomy needs the freeze intervention {freeze!r}; the table has {sorted(ivs)}"
-        )
-
-    def table(name: str | None) -> pd.DataFrame:
-        sub = per_class_df[per_class_df["intervention"].astype(str) == name]
-        return sub.drop_duplicates("class").set_index("class")
-
-    fr = table(freeze)
-    ctl = {n: table(n) for n in (CONTROLLED if controlled is None else controlled) if n in ivs}
-    cf = table(conflict) if conflict in ivs else None
-    others = {role: table(name) for role, name in (("shuffle", shuffle), ("reverse", reverse))}
-    classes = list(dict.fromkeys(per_class_df["class"]))
-
-    def get(t: pd.DataFrame | None, cls: str, col: str) -> float:
-        if t is None or cls not in t.index or col not in t.columns:
-            return float("nan")
-        v = t.at[cls, col]
-        return float(v) if v is not None and not pd.isna(v) else float("nan")
-
-    def is_sink(t: pd.DataFrame | None, cls: str) -> bool:
-        pd_, n_ = get(t, cls, "precision_drop"), get(t, cls, "n_pred")
-        return bool(not np.isnan(pd_) and pd_ >= min_sink and not np.isnan(n_) and n_ >= min_n)
-
-    rows = []
-    for cls in classes:
-        row: dict = {"class": cls}
-        row["acc_clean"] = get(fr, cls, "acc_clean")
-        n = get(fr, cls, "n")
-        row["n"] = int(n) if not np.isnan(n) else 0
-        for col in ("drop", "ci_low", "ci_high", "precision_drop", "n_pred"):
-            row[f"{col}_freeze"] = get(fr, cls, col)
-        # The controlled condition under which the class does best (smallest drop).
-        best = min(ctl, key=lambda k: get(ctl[k], cls, "drop"), default=None)
-        if best is not None and np.isnan(get(ctl[best], cls, "drop")):
-            best = None
-        row["controlled"] = best
-        for col in ("drop", "ci_low", "ci_high", "precision_drop", "n_pred"):
-            row[f"{col}_controlled"] = get(ctl.get(best), cls, col)
-        for col in ("drop", "ci_low", "ci_high"):
-            row[f"{col}_conflict"] = get(cf, cls, col)
-        for role, t in others.items():
-            for col in ("drop", "ci_low", "ci_high"):
-                row[f"{col}_{role}"] = get(t, cls, col)
-        sink_f = is_sink(fr, cls)
-        sink = sink_f or (best is not None and is_sink(ctl[best], cls))
-        row["sink"] = sink
-
-        if row["n"] < min_n:
-            verdict = naive = "inconclusive"
-            reason = f"too few clips (n={row['n']} < {min_n})"
-        elif np.isnan(row["acc_clean"]) or row["acc_clean"] < min_clean:
-            verdict = naive = "inconclusive"
-            reason = (
-                f"not recognised on clean input (acc_clean={row['acc_clean']:.2f} < {min_clean})"
-            )
-        else:
-            roles = list(others)
-            removal = ("controlled", str(best)) if best else ("freeze", freeze)
-            conflict_name = str(conflict) if cf is not None else None
-            verdict, reason = _decide(row, removal, sink, conflict_name, roles, min_drop)
-            naive, _ = _decide(row, ("freeze", freeze), sink_f, None, roles, min_drop)
-        assert verdict in VERDICTS and naive in VERDICTS
-        row["verdict"], row["verdict_naive"], row["reason"] = verdict, naive, reason
-        rows.append(row)
-
-    columns = ["class", "verdict", "verdict_naive", "acc_clean", "n"]
-    for kind in ("freeze", "controlled"):
-        columns += [f"drop_{kind}", f"ci_low_{kind}", f"ci_high_{kind}"]
-        columns += [f"precision_drop_{kind}", f"n_pred_{kind}"]
-    columns += ["controlled", "sink"]
-    for kind in ("conflict", "shuffle", "reverse"):
-        columns += [f"drop_{kind}", f"ci_low_{kind}", f"ci_high_{kind}"]
-    return pd.DataFrame(rows, columns=[*columns, "reason"])
-
-
 def where_predictions_go(predictions: pd.DataFrame) -> pd.DataFrame:
     """Where each class's clips are predicted, per intervention (clip units, seeds averaged).
 
@@ -654,51 +441,66 @@ def where_predictions_go(predictions: pd.DataFrame) -> pd.DataFrame:
     return mass[["intervention", "label", "pred", "share", "clips"]].reset_index(drop=True)
 
 
+def conflict_pairs(predictions: pd.DataFrame, prefix: str = "conflict") -> pd.DataFrame:
+    """One row per cue-conflict prediction: which cue it followed.
+
+    Reads the rows of interventions named ``prefix`` (or ``prefix:...``), whose ``params`` JSON
+    records the motion partner's ``partner_label``; the appearance source is the row's ``label``.
+
+    Returns:
+        Columns ``intervention, class, partner, appearance, motion, other, moved``: ``appearance``
+        1.0 when predicted as the appearance source's class, ``motion`` when predicted as the
+        partner's, ``other`` otherwise; ``moved`` the share of the appearance frame's pixels the
+        partner's motion moves (NaN when not recorded).
+    """
+    import json
+
+    df = predictions[predictions["intervention"].astype(str).str.split(":").str[0] == prefix]
+    cols = ["intervention", "class", "partner", "appearance", "motion", "other", "moved"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    params = df["params"].map(json.loads)
+    mate = params.map(lambda p: p.get("partner_label")).astype(str).to_numpy(dtype=object)
+    out = pd.DataFrame(
+        {
+            "intervention": df["intervention"].astype(str).to_numpy(),
+            "class": df["label"].astype(str).to_numpy(),
+            "partner": mate,
+            "appearance": (df["pred"] == df["label"]).to_numpy(float),
+            "motion": (df["pred"].astype(str).to_numpy() == mate).astype(float),
+            "moved": params.map(lambda p: p.get("moved", np.nan)).to_numpy(float),
+        }
+    )
+    out["other"] = 1.0 - out["appearance"] - out["motion"]
+    return out[cols]
+
+
 def cue_conflict(
     predictions: pd.DataFrame, cues: Mapping[str, str] | None = None, prefix: str = "conflict"
 ) -> pd.DataFrame:
     """Which cue the prediction follows when one clip's appearance moves with another's motion.
 
-    Reads the rows of interventions named ``prefix`` (or ``prefix:...``), whose ``params`` JSON
-    records the motion partner's ``partner_label``. The appearance source is the row's ``label``.
-
     Args:
-        predictions: The tidy predictions table.
-        cues: Optional ``{class: cue}`` ground truth: adds the partner's cue, and rows restricted
-            to partners whose label is defined by motion (cue ``motion`` or ``order``), for which
-            "follows the motion" is meaningful.
+        predictions: The tidy predictions table (see :func:`conflict_pairs`).
+        cues: Optional ``{class: cue}`` ground truth: adds rows restricted to partners whose
+            label is defined by motion (cue ``motion`` or ``order``), for which "follows the
+            motion" is meaningful.
 
     Returns:
         Per intervention and appearance class (``partners = all``, and ``motion_cue`` with cues):
-        ``intervention, class, partners, n, appearance, motion, other`` as shares of the pairs
-        (``appearance``: predicted as the appearance source's class; ``motion``: as the motion
-        partner's class), seeds counted as separate pairs, and ``moved``: the mean share of the
-        appearance frame's pixels that the partner's motion moves (how often the appearance
-        source's content actually moves; NaN when not recorded).
+        ``intervention, class, partners, n, appearance, motion, other`` as shares of the pairs,
+        seeds counted as separate pairs, and ``moved``: the mean share of the appearance frame's
+        pixels that the partner's motion moves (NaN when not recorded).
     """
-    import json
-
-    df = predictions[predictions["intervention"].astype(str).str.split(":").str[0] == prefix]
+    frame = conflict_pairs(predictions, prefix)
     cols = ["intervention", "class", "partners", "n", "appearance", "motion", "other", "moved"]
-    if df.empty:
+    if frame.empty:
         return pd.DataFrame(columns=cols)
-    params = df["params"].map(json.loads)
-    mate = params.map(lambda p: p.get("partner_label"))
-    frame = pd.DataFrame(
-        {
-            "intervention": df["intervention"].astype(str).to_numpy(),
-            "class": df["label"].astype(str).to_numpy(),
-            "appearance": (df["pred"] == df["label"]).to_numpy(float),
-            "motion": (df["pred"].to_numpy() == mate.to_numpy()).astype(float),
-            "moved": params.map(lambda p: p.get("moved", np.nan)).to_numpy(float),
-        }
-    )
-    frame["other"] = 1.0 - frame["appearance"] - frame["motion"]
     frame["partners"] = "all"
     parts = [frame]
     if cues:
-        moving = mate.map(lambda c: cues.get(str(c)) in ("motion", "order")).to_numpy(bool)
-        parts.append(frame[moving].assign(partners="motion_cue"))
+        moving = frame["partner"].map(lambda c: cues.get(str(c)) in ("motion", "order"))
+        parts.append(frame[moving.to_numpy(bool)].assign(partners="motion_cue"))
     both = pd.concat(parts, ignore_index=True)
     out = (
         both.groupby(["intervention", "class", "partners"], sort=False)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from motionprobe.data.synthetic import render, synthesize
+from motionprobe.data.families.squares import render
+from motionprobe.data.synthetic import synthesize
 from motionprobe.models import create_model
 from motionprobe.probes.generator import (
     FeatureLoss,

@@ -125,7 +125,7 @@ def test_cli_check_reports_the_bad_video(data, tmp_path, capsys):
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "d"), "--classes", "nope"]) == 2
-    assert "unknown synthetic classes" in capsys.readouterr().err
+    assert "unknown classes ['nope'] of the 'squares' family" in capsys.readouterr().err
 
 
 def test_fine_tune_an_i3d_from_weights_with_another_class_count(data, tmp_path):

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from motionprobe.plots import intervention_heatmap, motion_dependence, save_figure  # noqa: E402
 from motionprobe.report import markdown_table, write_report  # noqa: E402
-from motionprobe.stats import per_class, taxonomy  # noqa: E402
+from motionprobe.stats import per_class  # noqa: E402
+from motionprobe.verdict import taxonomy  # noqa: E402
 
 CUES = {"face": "appearance", "run": "motion", "open": "order", "close": "order"}
 
@@ -175,10 +176,10 @@ def test_report_full(tmp_path, tables):
     text = path.read_text()
     assert text.startswith("# What makes a video a video")
     assert "i3d_tiny" in text and "ckpt/i3d_tiny.pt" in text and "val" in text
-    assert "| class | cue | verdict | acc_clean | drop freeze [CI]" in text
-    assert "| face | appearance | single_frame | 1.000 | 0.00 [0.00, 0.00]" in text
+    assert "| class | cue | verdict | one frame suffices | order matters (drops)" in text
+    assert "| face | appearance | single_frame | yes (freeze) |" in text
     assert "| run | motion | bag_of_frames |" in text
-    assert "still (92%)" in text  # where frozen 'run' clips go
+    assert "frozen clips go to still (92%)" in text  # where frozen 'run' clips go
     assert "![motion_dependence](figures/motion_dependence.png)" in text
     assert "figures/motion_dependence.svg" in text
     assert "| bad1 | val/run/bad1.mp4 | cannot decode |" in text
@@ -186,9 +187,9 @@ def test_report_full(tmp_path, tables):
     assert "| single_frame | 1 |" in text and "| ordered_sequence | 2 |" in text
     assert "20.0 %" in text  # share single_frame: 1 of 5 classes
     # ground truth: 'still' has no cue; 4 classes compared, all agree
-    assert "4 of 4 classes with a known cue" in text
+    assert "| verdict | 4 of 4 |" in text
     assert "min_drop" not in text and "below 0.25" in text  # threshold from config
-    assert "How to read this" in text and "Sink classes" in text
+    assert "How to read this" in text and "a *sink*" in text
     # clean accuracy: 56 of 60 clips correct
     assert "Clean accuracy: **0.933" in text
 
@@ -196,8 +197,8 @@ def test_report_full(tmp_path, tables):
 def test_report_disagreement_listed(tmp_path, tables):
     run = write_run(tmp_path / "run", tables, optional=False)
     text = write_report(run, cues={**CUES, "face": "motion"}).read_text()
-    assert "3 of 4 classes" in text
-    assert "| face | motion | bag_of_frames | single_frame |" in text
+    assert "| verdict | 3 of 4 |" in text
+    assert "face (single_frame, expected bag_of_frames)" in text
 
 
 def test_report_without_optional_files(tmp_path, tables):
@@ -206,7 +207,7 @@ def test_report_without_optional_files(tmp_path, tables):
     assert text.startswith("# Tiny")
     assert "Skipped/bad items: none." in text
     assert "## Figures" not in text and "Agreement" not in text
-    assert "| class | verdict | acc_clean |" in text
+    assert "| class | verdict | one frame suffices |" in text
     assert "not recorded" not in text.split("**Interventions:**")[1].split("\n")[0]
     (run / "predictions.parquet").unlink()
     text = write_report(run).read_text()

@@ -58,10 +58,15 @@ def test_rule_model_gets_its_known_verdicts_from_the_default_suite(data, tmp_pat
     assert summary["accuracy"]["clean"] == 1.0
     tax = pd.read_csv(tmp_path / "run" / "taxonomy.csv").set_index("class")
     assert tax.loc["red_object", "verdict"] == "single_frame"
-    assert tax.loc["move_right", "verdict"] == "bag_of_frames"  # the rule ignores order
+    assert tax.loc["move_right", "verdict"] == "bag_of_frames"  # the model ignores order
     # Frozen clips of move_right all land in still: a sink, never single_frame.
     assert bool(tax.loc["still", "sink"]) and tax.loc["still", "verdict"] == "bag_of_frames"
-    assert tax.loc["still", "drop_conflict"] > 0.5  # moved by another clip's motion: not still
+    # Moved by another clip's motion, a still frame is no longer still; red stays red.
+    assert tax.loc["still", "follows_appearance"] == 0.0
+    assert tax.loc["red_object", "cue_preference"] == "appearance"
+    # Injected camera motion sends still clips to move_right, which keeps its own: a sink there.
+    assert bool(tax.loc["move_right", "sink_inject_motion"])
+    assert tax.loc["move_right", "sufficient"] == "no" and tax.loc["move_right", "order"] == "no"
     per = pd.read_csv(tmp_path / "run" / "per_class.csv")
     frozen = per[per["intervention"] == "freeze"].set_index("class")
     assert frozen.loc["move_right", "drop"] == 1.0 and frozen.loc["red_object", "drop"] == 0.0

@@ -19,9 +19,17 @@ from motionprobe.stats import (
     per_class,
     share_ci,
     sign_flip_pvalue,
-    taxonomy,
 )
 from motionprobe.types import VERDICTS
+from motionprobe.verdict import Rule
+from motionprobe.verdict import taxonomy as judge
+
+
+def taxonomy(per_class_df, freeze="freeze", controlled=None, **kw):
+    """The verdict rule with the old keyword names mapped onto :class:`Rule`."""
+    if controlled is None:
+        controlled = ("freeze:select=max", "inject_motion", "generate:k=1:select=max")
+    return judge(per_class_df, Rule(single_frame=(freeze, *controlled), **kw))
 
 
 def clip_rows(label, intervention, correct, wrong_pred="other", seed=0, prefix=None, pred=None):
@@ -376,7 +384,7 @@ def test_taxonomy_every_verdict():
     assert t.at["bag", "acc_clean"] == 0.9 and t.at["bag", "n"] == 20
     assert np.isnan(t.at["shuffle_only", "drop_reverse"])
     for col in (
-        "acc_clean n drop_freeze ci_low_freeze ci_high_freeze precision_drop_freeze "
+        "acc_clean n drop_freeze ci_low_freeze ci_high_freeze sink_freeze "
         "drop_shuffle ci_low_shuffle ci_high_shuffle drop_reverse ci_low_reverse "
         "ci_high_reverse reason"
     ).split():
@@ -386,14 +394,14 @@ def test_taxonomy_every_verdict():
 def test_taxonomy_without_order_interventions():
     tax = taxonomy(build({"x": {"freeze": MAT}, "y": {"freeze": NEG}})).set_index("class")
     assert tax.at["x", "verdict"] == "inconclusive"
-    assert "neither shuffle nor reverse" in tax.at["x", "reason"]
+    assert "neither reverse nor shuffle" in tax.at["x", "reason"]
     assert tax.at["y", "verdict"] == "single_frame"
 
 
 def test_taxonomy_custom_names_and_missing_freeze():
     df = build({"x": {"static": MAT, "perm": MAT}})
     assert taxonomy(df, freeze="static", shuffle="perm").at[0, "verdict"] == "ordered_sequence"
-    with pytest.raises(ValueError, match="freeze"):
+    with pytest.raises(ValueError, match="single-frame"):
         taxonomy(df)
 
 
@@ -485,38 +493,37 @@ def test_controlled_removal_overrides_the_naive_freeze():
         "single_frame",
     )
     assert tax.at["moving", "verdict"] == "bag_of_frames"
-    # Only the names given count as controlled.
+    # Only the names given count as single-frame conditions.
     tax = taxonomy(build(spec), controlled=[]).set_index("class")
-    assert tax.at["shifted", "verdict"] == "bag_of_frames" and pd.isna(
-        tax.at["shifted", "controlled"]
-    )
+    assert tax.at["shifted", "verdict"] == "bag_of_frames"
+    assert tax.at["shifted", "controlled"] == "freeze"
 
 
-def test_conflict_separates_a_motionless_class_from_a_single_frame_class():
+def test_conflict_drop_no_longer_decides_whether_one_frame_suffices():
+    # A class kept from one frame but carried away by a partner's motion in a cue conflict is
+    # still recognised from one frame: the conflict says which cue dominates, not sufficiency.
     spec = {
-        # Both keep their frozen clips; only the appearance class survives foreign motion.
         "face": {"freeze": NEG, "conflict": NEG, "shuffle": NEG, "reverse": NEG},
-        "sitting_still": {"freeze": NEG, "conflict": MAT, "shuffle": NEG, "reverse": NEG},
-        "unsure": {"freeze": NEG, "conflict": UND, "shuffle": NEG, "reverse": NEG},
+        "dominated": {"freeze": NEG, "conflict": MAT, "shuffle": NEG, "reverse": NEG},
     }
     tax = taxonomy(build(spec)).set_index("class")
     assert tax.at["face", "verdict"] == "single_frame"
-    assert tax.at["sitting_still", "verdict"] == "bag_of_frames"
-    assert tax.at["sitting_still", "verdict_naive"] == "single_frame"
-    assert "conflict material" in tax.at["sitting_still", "reason"]
-    assert tax.at["unsure", "verdict"] == "inconclusive"
-    assert (
-        taxonomy(build(spec), conflict=None).set_index("class").at["sitting_still", "verdict"]
-        == "single_frame"
-    )
+    assert tax.at["dominated", "verdict"] == "single_frame"
+    assert "conflict" not in tax.at["dominated", "reason"]
 
 
 def test_a_sink_under_the_controlled_condition_is_not_single_frame():
     sink = dict(drop=0.0, lo=-0.05, hi=0.05, precision_drop=0.7, n_pred=40)
-    spec = {"still": {"freeze": NEG, "freeze:select=max": sink, "shuffle": NEG, "reverse": NEG}}
+    spec = {
+        "still": {"freeze": sink, "freeze:select=max": sink, "shuffle": NEG, "reverse": NEG},
+        # A sink under one condition only: the condition where it keeps its clips without
+        # taking others' still shows that one frame suffices.
+        "cup": {"freeze": NEG, "freeze:select=max": sink, "shuffle": NEG, "reverse": NEG},
+    }
     tax = taxonomy(build(spec)).set_index("class")
     assert bool(tax.at["still", "sink"]) and tax.at["still", "verdict"] == "bag_of_frames"
-    assert tax.at["still", "verdict_naive"] == "single_frame"
+    assert bool(tax.at["cup", "sink_freeze_select"]) and not tax.at["cup", "sink_freeze"]
+    assert tax.at["cup", "verdict"] == "single_frame" and tax.at["cup", "sufficient_by"] == "freeze"
 
 
 def test_where_predictions_go_known_answer():

@@ -8,14 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from motionprobe.data.synthetic import (
-    MOTIONS,
-    VELOCITIES,
-    _positions,
-    class_specs,
-    render,
-    synthesize,
-)
+from motionprobe.data.families.squares import MOTIONS, VELOCITIES, _positions, class_specs, render
+from motionprobe.data.synthetic import synthesize
 
 SPECS = class_specs()
 GREY = [s.name for s in SPECS if s.cue in ("motion", "order")]
@@ -97,6 +91,11 @@ def test_synthesize_writes_kinetics_layout_deterministically(tmp_path):
     cues = json.loads((a / "classes.json").read_text())
     assert {c["name"] for c in cues} == set(names)
     assert {"name", "cue", "reverse_partner", "description"} <= set(cues[0])
+    truth = {c["name"]: c for c in cues}
+    assert (truth["still"]["sufficient"], truth["still"]["order"]) == (False, False)
+    assert truth["still"]["verdict"] == "bag_of_frames"
+    assert truth["move_left"]["order"] and truth["red_object"]["sufficient"]
+    assert json.loads((a / "synth.json").read_text())["family"] == "squares"
     for split in ("train", "val", "test"):
         assert (a / f"{split}.csv").read_text() == (b / f"{split}.csv").read_text()
     other = b / video.relative_to(a)

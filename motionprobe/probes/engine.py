@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from motionprobe import stats
+from motionprobe import stats, verdict
 from motionprobe.data import collate
 from motionprobe.io import provenance, write_csv, write_json, write_parquet
 from motionprobe.probes import interventions as iv
@@ -488,7 +488,14 @@ def _needs_flow(plan: list[Variant]) -> bool:
     return any(v.name in ("appearance_free", "conflict") for v in plan)
 
 
-def _finish(out: Path, parts: Path, bad: list, config: dict, classes: list[str]) -> dict:
+def _finish(
+    out: Path,
+    parts: Path,
+    bad: list,
+    config: dict,
+    classes: list[str],
+    stability_reps: int = 10,
+) -> dict:
     """Merge the parts into the run's tables and statistics (rank 0)."""
     tables = [pd.read_parquet(p) for p in sorted(parts.glob("batch_*.parquet"))]
     predictions = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
@@ -505,6 +512,8 @@ def _finish(out: Path, parts: Path, bad: list, config: dict, classes: list[str])
         for label, (total, count) in json.loads(p.read_text()).items():
             acc = energy.setdefault(label, [0.0, 0.0])
             acc[0], acc[1] = acc[0] + total, acc[1] + count
+    rule = verdict.Rule()
+    config["verdict_rule"] = rule.to_dict()
     write_parquet(out / "predictions.parquet", predictions)
     write_csv(out / "bad_items.csv", bad_table)
     write_json(out / "config.json", config)
@@ -522,14 +531,16 @@ def _finish(out: Path, parts: Path, bad: list, config: dict, classes: list[str])
         ),
     )
     shutil.rmtree(parts)
-    per_class = stats.per_class(predictions, classes=classes)
+    per_class = verdict.mark_sinks(stats.per_class(predictions, classes=classes), rule)
     write_csv(out / "per_class.csv", per_class)
     write_csv(out / "where.csv", stats.where_predictions_go(predictions))
     if predictions["intervention"].astype(str).str.startswith("conflict").any():
         write_csv(out / "conflict.csv", stats.cue_conflict(predictions))
-    # The taxonomy rests on a single-frame test; without one there is no verdict to give.
-    if "freeze" in set(per_class["intervention"]):
-        write_csv(out / "taxonomy.csv", stats.taxonomy(per_class))
+    # The verdict rests on a single-frame test; without one there is no verdict to give.
+    if set(rule.single_frame) & set(per_class["intervention"]):
+        tax = verdict.taxonomy(per_class, rule, verdict.cue_preference(predictions, rule))
+        boot = verdict.stability(predictions, classes, rule, reps=stability_reps)
+        write_csv(out / "taxonomy.csv", verdict.mark_stable(tax, boot))
 
     acc = predictions.groupby("intervention", sort=False)["correct"].mean()
     return {
