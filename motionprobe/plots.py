@@ -523,6 +523,36 @@ def taxonomy_composition(composition_df: pd.DataFrame) -> Figure:
     return fig
 
 
+def cue_preference_plot(taxonomy_df: pd.DataFrame, cues: Mapping[str, str] | None = None) -> Figure:
+    """Per class, the share of cue-conflict clips that follow its appearance, the partner's
+    motion, or neither, as stacked horizontal bars, with the preference named on the right.
+
+    Args:
+        taxonomy_df: ``class, follows_appearance, follows_motion, cue_preference`` (a taxonomy).
+        cues: Optional ground-truth cue per class, appended to the class name.
+    """
+    df = taxonomy_df.dropna(subset=["follows_appearance"]).reset_index(drop=True)
+    fig = Figure(figsize=(7.5, 0.9 + 0.28 * max(len(df), 1)))
+    ax = fig.add_subplot()
+    y = np.arange(len(df))
+    app = df["follows_appearance"].to_numpy(float)
+    mot = df["follows_motion"].to_numpy(float)
+    ax.barh(y, app, color="#4c72b0", label="follows its appearance")
+    ax.barh(y, mot, left=app, color="#dd8452", label="follows the partner's motion")
+    ax.barh(y, 1 - app - mot, left=app + mot, color="#cccccc", label="neither")
+    names = [f"{c} ({cues[c]})" if cues and c in cues else str(c) for c in df["class"].astype(str)]
+    ax.set_yticks(y, names, fontsize=8)
+    for i, pref in enumerate(df["cue_preference"].astype(str)):
+        ax.text(1.01, i, pref, va="center", fontsize=7, transform=ax.get_yaxis_transform())
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of cue-conflict clips")
+    ax.legend(ncols=3, fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0))
+    ax.set_title("Cue preference: which cue wins when a clip carries both", fontsize=9, pad=22)
+    fig.tight_layout()
+    return fig
+
+
 def agreement_heatmap(table: pd.DataFrame, title: str = "") -> Figure:
     """Family x axis share of classes whose verdict or axis matches the ground truth.
 

@@ -172,7 +172,11 @@ def _conflict_section(preds: pd.DataFrame, cues: Mapping[str, str] | None) -> li
     """Which cue predictions follow when one clip's appearance moves with another's motion."""
     table = cue_conflict(preds, {str(k): v for k, v in (cues or {}).items()} or None)
     lines = [
-        "## Cue conflict: appearance of one clip, motion of another",
+        "## Cue preference: appearance of one clip, motion of another",
+        "",
+        "Which cue wins when a clip carries both (figure `cue_preference`). This is not the "
+        "single-frame question: a class recognised from any one frame may still follow a strong "
+        "motion cue here, so the verdict never reads it.",
         "",
         "Each clip's frame is moved by the motion of a clip of another class (the partner). "
         "`appearance`: the share of pairs predicted as the frame's own class; `motion`: as the "
@@ -663,6 +667,9 @@ def probe_report(
             write_csv(run_dir / "frames.csv", curve)
             fig = plots.frames_curve_plot(curve, clean, frames=int(config.get("frames") or 16))
             plots.save_figure(fig, run_dir / "figures" / "frames")
+        if "follows_appearance" in taxonomy_df and taxonomy_df["follows_appearance"].notna().any():
+            fig = plots.cue_preference_plot(taxonomy_df, cues or None)
+            plots.save_figure(fig, run_dir / "figures" / "cue_preference")
         where = where_predictions_go(preds)
         if "freeze" in set(where["intervention"]):
             fig = plots.where_heatmap(where, "freeze")
@@ -1775,17 +1782,21 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
     tax = pd.read_csv(run_dir / "taxonomy.csv", keep_default_na=False, na_values=[""])
     figure = plots.agreement_heatmap(table, f"{model}: verdicts against the ground truth")
     plots.save_figure(figure, run_dir / "figures" / "agreement")
-    pooled = table.groupby(["family", "axis"], sort=False)[["agree", "classes"]].sum()
+    sums = ["agree", "classes", "agree_recognised", "recognised"]
+    pooled = table.groupby(["family", "axis"], sort=False)[sums].sum()
     pooled["share"] = pooled["agree"] / pooled["classes"]
     wide = pooled["share"].unstack("axis")
     axes = [a for a in ("verdict", "sufficient", "order", "cue_preference") if a in wide]
+
+    def cell(fam: str, axis: str, ok: str = "agree", n: str = "classes") -> str:
+        k, m = pooled.at[(fam, axis), ok], pooled.at[(fam, axis), n]
+        return f"{_pct(k / m if m else np.nan)} ({k:.0f}/{m:.0f})"
+
+    clean = table[table["axis"] == "verdict"].groupby("family", sort=False)["clean_acc"].mean()
     rows = [
-        [fam]
-        + [
-            f"{_pct(wide.at[fam, a])} ({pooled.at[(fam, a), 'agree']:.0f}/"
-            f"{pooled.at[(fam, a), 'classes']:.0f})"
-            for a in axes
-        ]
+        [fam, _pct(clean.get(fam)), *(cell(fam, a) for a in axes)]
+        + [cell(fam, "verdict", "recognised", "classes")]
+        + [cell(fam, "verdict", "agree_recognised", "recognised")]
         for fam in wide.index
     ]
     seeds = sorted(tax["seed"].unique())
@@ -1800,7 +1811,17 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
         "*Cue preference* is what a class's cue-conflict clips follow; it is not part of the "
         "verdict, and a model that recognises a colour may still follow a strong motion cue.",
         "",
-        markdown_table(rows, ["family", *axes]),
+        markdown_table(
+            rows,
+            ["family", "clean accuracy", *axes, "classes recognised", "verdict, recognised"],
+        ),
+        "",
+        "A class the model does not recognise on clean input (accuracy below the rule's "
+        "`min_clean`) gets `inconclusive`, never a wrong verdict; the last two columns separate "
+        "what the model failed to learn from what the rule got wrong. The ground truth says "
+        "what the *data* allow; a model that has not learned a family (clean accuracy well "
+        "below 100 %) may rely on other cues than the intended ones, and there a disagreement "
+        "can be the model's, not the rule's.",
         "",
         "![agreement](figures/agreement.png)",
         "",
@@ -1847,7 +1868,10 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
     out += ["", f"Rule thresholds: `{json.dumps(config.get('rule', {}))}`.", ""]
     seconds = config.get("seconds")
     if seconds:
-        out += [f"Run time: {seconds / 60:.1f} min.", ""]
+        out += [
+            f"Wall time of the last call: {seconds / 60:.1f} min (finished runs are reused).",
+            "",
+        ]
     return write_text(run_dir / "report.md", "\n".join(out))
 
 

@@ -112,9 +112,9 @@ def mark_sinks(per_class_df: pd.DataFrame, rule: Rule | None = None) -> pd.DataF
     foreign_clean = (n * df["acc_clean"] * (1.0 - pc) / pc).where(pc > 0, 0.0).fillna(0.0)
     df["absorbed"] = (foreign - foreign_clean) / n
     keeps = df["acc"] >= rule.keep_own * df["acc_clean"]
-    df["sink"] = (
-        (df["absorbed"] >= rule.min_sink) & (df["n_pred"] >= rule.min_n) & keeps
-    ).fillna(False)
+    df["sink"] = ((df["absorbed"] >= rule.min_sink) & (df["n_pred"] >= rule.min_n) & keeps).fillna(
+        False
+    )
     return df
 
 
@@ -351,7 +351,7 @@ def stability(
     predictions: pd.DataFrame,
     classes: Sequence[str] | None = None,
     rule: Rule | None = None,
-    reps: int = 20,
+    reps: int = 10,
     n_boot: int = 200,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -429,7 +429,7 @@ def mark_stable(
 AXES = ("verdict", "sufficient", "order", "cue_preference")
 
 
-def agreement(tax: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) -> pd.DataFrame:
     """Verdict and axes against the ground truth of synthetic classes (``classes.json``).
 
     Args:
@@ -439,10 +439,13 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One row per class and axis of :data:`AXES`: ``class, cue, axis, expected, got,
-        agrees``. A class missing from ``tax`` counts as disagreeing.
+        agrees, recognised``. A class missing from ``tax`` counts as disagreeing;
+        ``recognised`` says whether the model recognises the class on clean input at all
+        (clean accuracy at least ``min_clean``), without which no verdict can be right.
     """
     t = truth.set_index("name")
     got = tax.set_index(tax["class"].astype(str))
+    clean = got["acc_clean"] if "acc_clean" in got else pd.Series(dtype=float)
     rows = []
     for cls, r in t.iterrows():
         expected = {
@@ -454,5 +457,9 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         for axis in AXES:
             value = got.at[cls, axis] if cls in got.index and axis in got.columns else None
             value = None if value is None or pd.isna(value) else str(value)
-            rows.append([cls, r["cue"], axis, expected[axis], value, value == expected[axis]])
-    return pd.DataFrame(rows, columns=["class", "cue", "axis", "expected", "got", "agrees"])
+            known = bool(clean.get(cls, np.nan) >= min_clean)
+            rows.append(
+                [cls, r["cue"], axis, expected[axis], value, value == expected[axis], known]
+            )
+    cols = ["class", "cue", "axis", "expected", "got", "agrees", "recognised"]
+    return pd.DataFrame(rows, columns=cols)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from motionprobe.data.families import FAMILIES
 from motionprobe.io import write_csv
+from motionprobe.plots import agreement_heatmap, save_figure
 from motionprobe.validate import validate
 
 DEFAULT_MODELS = ("c3d_tiny", "i3d_rgb_tiny")
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> Path:
     summary = pd.DataFrame(rows, columns=["model", "family", "axis", "agree", "classes"])
     summary["share"] = summary["agree"] / summary["classes"]
     path = write_csv(out / "summary.csv", summary)
+    rows = summary.assign(family=summary["model"] + " / " + summary["family"])
+    save_figure(agreement_heatmap(rows, "Verdicts against the ground truth"), out / "summary")
     verdicts = summary[summary["axis"] == "verdict"]
     text = ", ".join(
         f"{r.model}/{r.family} {100 * r.share:.0f} %" for r in verdicts.itertuples(index=False)

@@ -10,6 +10,7 @@ import pytest
 
 from motionprobe.data.families.squares import MOTIONS, VELOCITIES, _positions, class_specs, render
 from motionprobe.data.synthetic import synthesize
+from motionprobe.video import read_clip
 
 SPECS = class_specs()
 GREY = [s.name for s in SPECS if s.cue in ("motion", "order")]
@@ -102,3 +103,25 @@ def test_synthesize_writes_kinetics_layout_deterministically(tmp_path):
     assert np.array_equal(read_clip(video, 8), read_clip(other, 8))
     with pytest.raises(FileExistsError):
         synthesize(a, **kwargs)
+
+
+@pytest.mark.parametrize("family", ["spin", "swarm"])
+def test_every_family_writes_its_ground_truth_on_every_axis(tmp_path, family):
+    from motionprobe.data.families import get_family
+    from motionprobe.data.synthetic import load_truth
+
+    fam = get_family(family)
+    root = synthesize(tmp_path / family, 1, 1, 1, frames=8, size=32, family=family,
+                      classes=fam.smoke, progress=False)  # fmt: skip
+    truth = load_truth(root).set_index("name")
+    assert list(truth.index) == list(fam.smoke)
+    expected = {
+        "appearance": "single_frame",
+        "motion": "bag_of_frames",
+        "order": "ordered_sequence",
+    }
+    assert (truth["verdict"] == truth["cue"].map(expected)).all()
+    assert truth.at["still", "sufficient"] == False and truth.at["still", "order"] == False  # noqa: E712
+    pair = truth[truth["cue"] == "order"]
+    assert pair["order"].all() and set(pair["reverse_partner"]) == set(pair.index)
+    assert read_clip(next((root / "test").rglob("*.mp4")), 8).shape[0] == 8

@@ -494,7 +494,6 @@ def _finish(
     bad: list,
     config: dict,
     classes: list[str],
-    stability_reps: int = 10,
 ) -> dict:
     """Merge the parts into the run's tables and statistics (rank 0)."""
     tables = [pd.read_parquet(p) for p in sorted(parts.glob("batch_*.parquet"))]
@@ -539,7 +538,7 @@ def _finish(
     # The verdict rests on a single-frame test; without one there is no verdict to give.
     if set(rule.single_frame) & set(per_class["intervention"]):
         tax = verdict.taxonomy(per_class, rule, verdict.cue_preference(predictions, rule))
-        boot = verdict.stability(predictions, classes, rule, reps=stability_reps)
+        boot = verdict.stability(predictions, classes, rule)
         write_csv(out / "taxonomy.csv", verdict.mark_stable(tax, boot))
 
     acc = predictions.groupby("intervention", sort=False)["correct"].mean()

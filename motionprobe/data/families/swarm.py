@@ -50,8 +50,8 @@ KINDS = (*MOTIONS, *PARTNERS)
 RHO_MIN, RHO_MAX = 0.12, 0.38  # radial band of the disc centres, as fractions of the side
 RADIUS = (0.07, 0.1)  # disc radius, as a fraction of the side (RHO_MAX + 0.1 < 0.5: no clipping)
 COUNT = (3, 4)  # discs per video, inclusive
-SWIRL_SPEED = (14.0, 24.0)  # degrees per frame of swirl_*
-RIPPLE_SPEED = (0.03, 0.05)  # radial steps per frame of ripple_*, as fractions of the side
+SWIRL_SPEED = (12.0, 20.0)  # degrees per frame of swirl_*
+RIPPLE_SPEED = (0.025, 0.04)  # radial steps per frame of ripple_*, as fractions of the side
 
 CLASSES: tuple[ClassSpec, ...] = (
     ClassSpec("stripes_horizontal", "appearance", None, "horizontal stripes behind the swarm"),
@@ -74,9 +74,9 @@ def _background(name: str, rng: np.random.Generator, size: int) -> np.ndarray:
     noise (white noise low-passed in Fourier space), one texture shared by all of them.
     """
     y, x = np.mgrid[:size, :size].astype(np.float64)
-    period = rng.uniform(size / 8, size / 4)
+    period = rng.uniform(size / 6, size / 3)  # cells of 3 px or more even at 32 px
     phase = rng.uniform(0, 2 * np.pi, 2)
-    contrast = rng.uniform(15, 40)
+    contrast = rng.uniform(25, 45)
     if name == "stripes_horizontal":
         pattern = np.sign(np.sin(2 * np.pi * y / period + phase[0]))
     elif name == "stripes_vertical":
