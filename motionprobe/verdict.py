@@ -309,7 +309,8 @@ def taxonomy(
 
         suff, by_name, why_s = sufficiency(evidence, rule)
         order, why_o = order_reliance(rev, shu, artifact, rule)
-        naive_s, _, _ = sufficiency({k: v for k, v in evidence.items() if k == "freeze"}, rule)
+        naive_ev = {k: v for k, v in evidence.items() if k == rule.single_frame[0]}
+        naive_s, _, _ = sufficiency(naive_ev, rule)
         naive_o, _ = order_reliance(rev, shu, False, rule)
         if out["n"] < rule.min_n:
             verdict = naive = "inconclusive"
