@@ -1783,6 +1783,7 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
     figure = plots.agreement_heatmap(table, f"{model}: verdicts against the ground truth")
     plots.save_figure(figure, run_dir / "figures" / "agreement")
     sums = ["agree", "classes", "agree_recognised", "recognised"]
+    sums += [c for c in ("committed", "wrong", "committed_stable", "wrong_stable") if c in table]
     pooled = table.groupby(["family", "axis"], sort=False)[sums].sum()
     pooled["share"] = pooled["agree"] / pooled["classes"]
     wide = pooled["share"].unstack("axis")
@@ -1793,10 +1794,20 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
         return f"{_pct(k / m if m else np.nan)} ({k:.0f}/{m:.0f})"
 
     clean = table[table["axis"] == "verdict"].groupby("family", sort=False)["clean_acc"].mean()
+    answers = "wrong" in pooled
+
+    def wrong(fam: str) -> str:
+        p = pooled.loc[(fam, "verdict")]
+        return (
+            f"{p['wrong']:.0f} of {p['committed']:.0f} "
+            f"({p['wrong_stable']:.0f} of {p['committed_stable']:.0f} stable)"
+        )
+
     rows = [
         [fam, _pct(clean.get(fam)), *(cell(fam, a) for a in axes)]
         + [cell(fam, "verdict", "recognised", "classes")]
         + [cell(fam, "verdict", "agree_recognised", "recognised")]
+        + ([wrong(fam)] if answers else [])
         for fam in wide.index
     ]
     seeds = sorted(tax["seed"].unique())
@@ -1813,12 +1824,15 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
         "",
         markdown_table(
             rows,
-            ["family", "clean accuracy", *axes, "classes recognised", "verdict, recognised"],
+            ["family", "clean accuracy", *axes, "classes recognised", "verdict, recognised"]
+            + (["wrong verdicts of those given"] if answers else []),
         ),
         "",
         "A class the model does not recognise on clean input (accuracy below the rule's "
         "`min_clean`) gets `inconclusive`, never a wrong verdict; the last two columns separate "
-        "what the model failed to learn from what the rule got wrong. The ground truth says "
+        "what the model failed to learn from what the rule got wrong. The last counts the "
+        "verdicts the rule committed to (not `inconclusive`) that are wrong, in all and among "
+        "the stable ones: the error that matters most. The ground truth says "
         "what the *data* allow; a model that has not learned a family (clean accuracy well "
         "below 100 %) may rely on other cues than the intended ones, and there a disagreement "
         "can be the model's, not the rule's.",

@@ -41,6 +41,8 @@ PER_CLASS_COLUMNS = (
     "n_pred",
     "top_pred",
     "top_pred_share",
+    "top_wrong",
+    "top_wrong_share",
 )
 
 #: Verdict expected for each ground-truth cue of a synthetic class.
@@ -254,11 +256,17 @@ def _precision(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
     return precision, mass
 
 
-def _top_pred(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Most frequent prediction (and its share) of each class's clips under ``name``."""
+def _top_pred(df: pd.DataFrame, name: str, wrong: bool = False) -> pd.DataFrame:
+    """Most frequent prediction (and its share of all clips) of each class's clips under ``name``.
+
+    With ``wrong``, the most frequent prediction other than the class itself: where the clips
+    the class lost went.
+    """
     sub = df[df["intervention"] == name]
     mass = sub.groupby(["label", "pred"])["w"].sum().reset_index()
     mass["share"] = mass["w"] / mass.groupby("label")["w"].transform("sum")
+    if wrong:
+        mass = mass[mass["pred"] != mass["label"]]
     mass = mass.sort_values(["label", "share", "pred"], ascending=[True, False, True])
     top = mass.drop_duplicates("label").set_index("label")
     return top[["pred", "share"]]
@@ -291,7 +299,8 @@ def per_class(
       clips (see ``METHODS.md``). With several seeds, prediction counts are in clip units (a clip
       contributes ``1 / n_seeds`` per seed row).
     * ``top_pred, top_pred_share``: the most frequent prediction of this class's clips under the
-      intervention and its share (ties broken by name).
+      intervention and its share (ties broken by name); ``top_wrong, top_wrong_share`` the same
+      among the wrong predictions (where the lost clips went; None when none was lost).
 
     Args:
         predictions: The tidy predictions table (``video_id, clip_index, label, intervention,
@@ -341,7 +350,7 @@ def per_class(
         paired = clips[clips["intervention"] == name].merge(clean, on=_CLIP, how="inner")
         groups = {k: g for k, g in paired.groupby("label", sort=False)}
         prec, n_pred = _precision(df, name)
-        top = _top_pred(df, name)
+        top, lost = _top_pred(df, name), _top_pred(df, name, wrong=True)
         for cls in order:
             g = groups.get(cls)
             c0 = g["c0"].to_numpy() if g is not None else np.empty(0)
@@ -376,6 +385,8 @@ def per_class(
                     "n_pred": float(n_pred.get(cls, 0.0)),
                     "top_pred": top["pred"].get(cls, None),
                     "top_pred_share": float(top["share"].get(cls, np.nan)),
+                    "top_wrong": lost["pred"].get(cls, None),
+                    "top_wrong_share": float(lost["share"].get(cls, 0.0 if n else np.nan)),
                 }
             )
     out = pd.DataFrame(rows, columns=list(PER_CLASS_COLUMNS))

@@ -155,8 +155,22 @@ def sufficiency(evidence: Mapping[str, Mapping], rule: Rule) -> tuple[str, str |
     return UNDETERMINED, None, f"single frame undetermined: {text}"
 
 
+def _lost_to(r: Mapping | None, cls: str) -> str | None:
+    """Where a class's lost clips mostly went under an intervention (None if none was lost)."""
+    if r is None:
+        return None
+    to = r.get("top_wrong")
+    if "top_wrong" not in r:  # a table written before the column existed
+        to = None if r.get("top_pred") == cls else r.get("top_pred")
+    return None if to is None or pd.isna(to) else str(to)
+
+
 def order_reliance(
-    reverse: Mapping | None, shuffle: Mapping | None, shuffle_artifact: bool, rule: Rule
+    reverse: Mapping | None,
+    shuffle: Mapping | None,
+    shuffle_artifact: bool,
+    rule: Rule,
+    shuffle_to: str | None = None,
 ) -> tuple[str, str]:
     """Does the order matter? ``(answer, reason)`` from the reverse and shuffle rows.
 
@@ -168,7 +182,7 @@ def order_reliance(
     if reverse is not None and r_state != stats.ABSENT:
         parts.append(_fmt("reverse", reverse, r_state))
     if shuffle is not None and s_state != stats.ABSENT:
-        note = f", its clips go to the sink {shuffle['top_pred']}" if shuffle_artifact else ""
+        note = f", its lost clips go to the sink {shuffle_to}" if shuffle_artifact else ""
         parts.append(_fmt("shuffle", shuffle, s_state) + note)
     text = "; ".join(parts)
     if not parts:
@@ -302,13 +316,15 @@ def taxonomy(
         for k, r in (("reverse", rev), ("shuffle", shu)):
             for col in ("drop", "ci_low", "ci_high"):
                 out[f"{col}_{k}"] = r[col] if r else np.nan
-        out["shuffle_to"] = shu["top_pred"] if shu else None
-        artifact = bool(shu and shu["top_pred"] != cls and shu["top_pred"] in shuffle_sinks)
+        # Where the lost clips went, not the plurality: a class that keeps a third of its
+        # shuffled clips while most of the rest fall into the jerky class is still an artifact.
+        out["shuffle_to"] = _lost_to(shu, cls)
+        artifact = bool(shu and out["shuffle_to"] in shuffle_sinks)
         out["shuffle_artifact"] = artifact
         out["sink"] = any(out[f"sink_{_short(n)}"] for n in frame_conditions)
 
         suff, by_name, why_s = sufficiency(evidence, rule)
-        order, why_o = order_reliance(rev, shu, artifact, rule)
+        order, why_o = order_reliance(rev, shu, artifact, rule, out["shuffle_to"])
         naive_ev = {k: v for k, v in evidence.items() if k == rule.single_frame[0]}
         naive_s, _, _ = sufficiency(naive_ev, rule)
         naive_o, _ = order_reliance(rev, shu, False, rule)
@@ -428,6 +444,8 @@ def mark_stable(
 
 #: Axes compared with the ground truth, and how a class's truth reads on each.
 AXES = ("verdict", "sufficient", "order", "cue_preference")
+#: Values that are no answer: the rule declined to commit.
+_NO_ANSWER = frozenset({"inconclusive", UNDETERMINED, "mixed"})
 
 
 def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) -> pd.DataFrame:
@@ -440,13 +458,18 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) ->
 
     Returns:
         One row per class and axis of :data:`AXES`: ``class, cue, axis, expected, got,
-        agrees, recognised``. A class missing from ``tax`` counts as disagreeing;
-        ``recognised`` says whether the model recognises the class on clean input at all
-        (clean accuracy at least ``min_clean``), without which no verdict can be right.
+        agrees, recognised, committed, stable``. A class missing from ``tax`` counts as
+        disagreeing; ``recognised`` says whether the model recognises the class on clean input
+        at all (clean accuracy at least ``min_clean``), without which no verdict can be right.
+        ``committed`` says the rule gave a definite answer (not ``inconclusive``,
+        ``undetermined`` or ``mixed``), so a committed row that disagrees is a *wrong answer*,
+        the error that matters most; ``stable`` copies the taxonomy's ``stable`` (True where
+        stability was not measured).
     """
     t = truth.set_index("name")
     got = tax.set_index(tax["class"].astype(str))
     clean = got["acc_clean"] if "acc_clean" in got else pd.Series(dtype=float)
+    stable = got["stable"].astype(bool) if "stable" in got else pd.Series(dtype=bool)
     rows = []
     for cls, r in t.iterrows():
         expected = {
@@ -459,8 +482,10 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) ->
             value = got.at[cls, axis] if cls in got.index and axis in got.columns else None
             value = None if value is None or pd.isna(value) else str(value)
             known = bool(clean.get(cls, np.nan) >= min_clean)
-            rows.append(
-                [cls, r["cue"], axis, expected[axis], value, value == expected[axis], known]
-            )
+            committed = value is not None and value not in _NO_ANSWER
+            steady = bool(stable.get(cls, True))
+            ok = value == expected[axis]
+            rows.append([cls, r["cue"], axis, expected[axis], value, ok, known, committed, steady])
     cols = ["class", "cue", "axis", "expected", "got", "agrees", "recognised"]
+    cols += ["committed", "stable"]
     return pd.DataFrame(rows, columns=cols)

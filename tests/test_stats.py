@@ -150,6 +150,7 @@ def test_seeds_are_averaged_per_clip():
     # prediction counts in clip units: 'a' predicted for half of its clips' seed rows
     assert a["n_pred"] == pytest.approx(5.0) and a["precision"] == 1.0
     assert a["top_pred"] == "a" and a["top_pred_share"] == 0.5  # tie broken by name
+    assert a["top_wrong"] == "b" and a["top_wrong_share"] == 0.5  # the lost half went to b
     b = row(pc, "b", "freeze")
     assert b["n_pred"] == pytest.approx(15.0)
     assert b["precision"] == pytest.approx(10 / 15)

@@ -32,6 +32,9 @@ def test_validate_writes_agreement_misses_and_a_report(run):
     assert set(table["axis"]) == {"verdict", "sufficient", "order", "cue_preference"}
     assert set(table["seed"]) == {0, 1} and (table["classes"] == 6).all()
     assert ((table["share"] >= 0) & (table["share"] <= 1)).all()
+    assert (table["wrong"] <= table["committed"]).all()
+    assert (table["wrong_stable"] <= table["wrong"]).all()
+    assert (table["committed"] <= table["classes"]).all()
     tax = pd.read_csv(folder / "taxonomy.csv")
     assert {"seed_agreement", "stability", "stable", "family", "seed"} <= set(tax.columns)
     assert len(tax) == 12  # six smoke classes x two seeds
@@ -43,6 +46,7 @@ def test_validate_writes_agreement_misses_and_a_report(run):
     assert {t["name"] for t in truth} == set(tax["class"])
     text = (folder / "report.md").read_text()
     assert "c3d_tiny" in text and "| swarm |" in text and "## Stability" in text
+    assert "wrong verdicts of those given" in text
     assert (folder / "figures" / "agreement.png").is_file()
     config = json.loads((folder / "config.json").read_text())
     assert config["study"] == "probe_validity" and config["rule"]["min_drop"] == 0.2

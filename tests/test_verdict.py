@@ -12,8 +12,12 @@ from motionprobe import stats, verdict
 from motionprobe.verdict import Rule
 
 
-def row(cls, iv, drop, lo=None, hi=None, *, clean=1.0, pdrop=0.0, n_pred=20.0, to=None, n=20):
-    """One per_class row; the CI defaults to a tight one around ``drop``."""
+def row(cls, iv, drop, lo=None, hi=None, *, clean=1.0, pdrop=0.0, n_pred=20.0, to=None, n=20,
+        kept=False):  # fmt: skip
+    """One per_class row; the CI defaults to a tight one around ``drop``.
+
+    ``to`` is where the lost clips went; it is also the plurality prediction unless ``kept``.
+    """
     lo = drop - 0.05 if lo is None else lo
     hi = drop + 0.05 if hi is None else hi
     return dict(
@@ -26,8 +30,10 @@ def row(cls, iv, drop, lo=None, hi=None, *, clean=1.0, pdrop=0.0, n_pred=20.0, t
         precision_clean=1.0,
         precision_drop=pdrop,
         n_pred=n_pred,
-        top_pred=to or cls,
+        top_pred=cls if kept else to or cls,
         top_pred_share=1.0,
+        top_wrong=to,
+        top_wrong_share=drop if to else 0.0,
     )
 
 
@@ -74,6 +80,10 @@ def test_shuffle_into_a_sink_is_an_artifact_not_order():
     assert tax.at["red", "verdict"] == "single_frame"
     assert tax.at["red", "order"] == "undetermined"
     assert tax.at["jerky", "verdict"] == "bag_of_frames"
+    # What counts is where the lost clips went, even when the class keeps the plurality.
+    rows[2] = row("slide", "shuffle", 0.4, to="jerky", kept=True)
+    assert judge(*rows).at["slide", "shuffle_artifact"]
+    rows[2] = row("slide", "shuffle", 1.0, to="jerky")
     # The same drop into a class that is no sink is order evidence.
     rows[5] = row("jerky", "shuffle", 0.0, 0.0, 0.0, pdrop=0.2, n_pred=25)
     tax = judge(*rows)
@@ -203,6 +213,13 @@ def test_stability_marks_a_borderline_class_and_agreement_reads_the_truth():
     assert agree.at[("a", "verdict"), "agrees"]
     assert agree.at[("a", "sufficient"), "got"] == "yes"
     assert not agree.at[("b", "sufficient"), "agrees"]
+    # A definite answer that disagrees is a wrong answer; "undetermined" is no answer.
+    answered = agree["committed"] & ~agree["agrees"]
+    assert answered.at[("b", "sufficient")] == (
+        agree.at[("b", "sufficient"), "got"] != "undetermined"
+    )
+    assert agree.at[("a", "verdict"), "committed"] and agree.at[("a", "verdict"), "stable"]
+    assert not agree.at[("b", "verdict"), "stable"]
 
 
 def test_sink_is_measured_against_the_class_own_size():

@@ -12,7 +12,8 @@ i.i.d., the shake is exchangeable over frames and carries no order. The ground t
   is visible in every frame, and none of them looks like the paddle of the other classes after a
   small rotation or zoom (a filled round disc, a four-armed plus, a hollow ring, versus one bar with
   a round knob on one end). Colour comes from a palette shared by every class, and the object's
-  motion is drawn from a class-independent mixture of the smooth motions below and none.
+  motion is drawn from a class-independent mixture of the orbits below and none (no spin in
+  place, which a disc or ring would not show and a cross would).
 * **motion** classes: the paddle, whose class is given by the *set* of frames: ``still`` (it never
   moves; only the shared shake can move the frame), ``flicker`` (an independent random rotation per
   frame) and ``hop`` (an independent random place on the orbit circle per frame). Each frame is an
@@ -62,17 +63,22 @@ PARTNERS = {
 }
 #: Every motion an object can make.
 KINDS = (*MOTIONS, *PARTNERS)
-#: The motions of the appearance classes: smooth or none. Unlike the other families, whose
-#: appearance objects also jump about, an appearance object here only ever moves smoothly.
-APPEARANCE_KINDS = ("still", *PARTNERS)
+#: The motions of the appearance classes: an orbit either way, or none. Unlike the other
+#: families, whose appearance objects also jump about, an appearance object here only ever moves
+#: smoothly. It never spins in place: a spinning disc or ring looks still while a spinning cross
+#: visibly turns, so spin would make the *seen* motion depend on the class and leak the shape
+#: into the motion (a C3D learned `cross` partly from its turning and lost it when frozen).
+APPEARANCE_KINDS = ("still", "orbit_cw", "orbit_ccw")
 
 # ORBIT + 1.02 * SCALE[1] + (SHAKE + 0.5) / size < 0.5 for size >= 30: the object (it fits in a
 # circle of 1.02 half-extents) never reaches the edge, so the shake's wrap never cuts it.
 ORBIT = 0.15  # orbit radius, as a fraction of the canvas side
 SCALE = (0.21, 0.26)  # object half-extent, as a fraction of the side: shapes legible at 32 px
-SHAKE = 2  # largest camera-shake offset in pixels, per axis
-SPIN_SPEED = (15.0, 30.0)  # degrees per frame of spin_*: < 90, so the turn direction is unambiguous
-ORBIT_SPEED = (10.0, 20.0)  # degrees per frame of orbit_*
+SHAKE = 1  # largest camera-shake offset in pixels, per axis: below the order classes' steps
+#: Degrees per frame of spin_*. Twice the largest (a stride-2 stem sees every other frame) stays
+#: below 90, so the turn direction is unambiguous.
+SPIN_SPEED = (15.0, 30.0)
+ORBIT_SPEED = (15.0, 30.0)  # degrees per frame of orbit_*: >= 1.2 px a frame at 32 px, > SHAKE
 
 CLASSES: tuple[ClassSpec, ...] = (
     ClassSpec("disc", "appearance", None, "a filled disc; motion drawn at random"),
@@ -115,9 +121,9 @@ def _mask(shape: str, u: np.ndarray, v: np.ndarray, s: float) -> np.ndarray:
         return r2 <= (0.75 * s) ** 2
     if shape == "ring":
         return (r2 >= (0.55 * s) ** 2) & (r2 <= (0.9 * s) ** 2)
-    if shape == "cross":  # thick arms, so that at 32 px it is no blob
-        arm_u = (np.abs(u) <= 0.9 * s) & (np.abs(v) <= 0.3 * s)
-        return arm_u | ((np.abs(v) <= 0.9 * s) & (np.abs(u) <= 0.3 * s))
+    if shape == "cross":  # arms ~3 px wide at 32 px: no blob, and a third less area than the disc
+        arm_u = (np.abs(u) <= 0.95 * s) & (np.abs(v) <= 0.2 * s)
+        return arm_u | ((np.abs(v) <= 0.95 * s) & (np.abs(u) <= 0.2 * s))
     # The paddle: one bar with a wider round knob at the +u end, so no rotation maps it onto itself
     # and a turn of any angle is visible.
     bar = (np.abs(u) <= s) & (np.abs(v) <= 0.22 * s)
