@@ -581,9 +581,11 @@ def write_report(
         "same clips, with a 95 % paired bootstrap CI over the class's clips. A drop is negligible "
         f"when its CI's upper bound is below {rule['min_drop']}, material when its CI's lower "
         f"bound is above 0 and the drop is at least {rule['min_drop']}, undetermined otherwise. "
-        f"A class with fewer than {rule['min_n']} clips or a clean accuracy below "
-        f"{rule['min_clean']} is inconclusive. A class is a *sink* under an intervention when it "
-        "keeps its own clips while other classes' clips pour in (at least "
+        f"A class with fewer than {rule['min_n']} clips, a clean accuracy below "
+        f"{rule['min_clean']} or a clean precision below {rule.get('min_precision', 0)} (the "
+        "model also calls other classes' clean clips by its name) is inconclusive. A class is "
+        "a *sink* under an intervention when it keeps its own clips while other classes' "
+        "clips pour in (at least "
         f"{rule['min_sink']} times its own number of clips): keeping its clips then proves "
         "nothing.",
         "",
@@ -1828,8 +1830,9 @@ def validity_report(run_dir: str | Path, data: str | Path | None = None, title: 
             + (["wrong verdicts of those given"] if answers else []),
         ),
         "",
-        "A class the model does not recognise on clean input (accuracy below the rule's "
-        "`min_clean`) gets `inconclusive`, never a wrong verdict; the last two columns separate "
+        "A class the model does not tell apart on clean input (accuracy below the rule's "
+        "`min_clean`, or precision below `min_precision`) gets `inconclusive`, never a wrong "
+        "verdict; the two columns before the last separate "
         "what the model failed to learn from what the rule got wrong. The last counts the "
         "verdicts the rule committed to (not `inconclusive`) that are wrong, in all and among "
         "the stable ones: the error that matters most. The ground truth says "

@@ -56,6 +56,10 @@ class Rule:
         min_drop: Smallest accuracy drop (0-1) that counts as material; a drop whose CI lies
             wholly below it is negligible (:func:`motionprobe.stats.drop_state`).
         min_clean: Smallest clean accuracy for a class to be judged.
+        min_precision: Smallest clean precision for a class to be judged: at least this share
+            of the clean clips called the class must be of it. A class the model also calls its
+            neighbours' clips (a reverse pair it cannot tell apart, merged into one member) is not
+            told apart by the model, and no intervention can show what tells it apart.
         min_n: Smallest number of clips of a class, and of clips predicted as it for a sink.
         min_sink: Smallest inflow of other classes' clips, in units of the class's own clip
             count, that makes a class a sink (0.5: half as many foreign clips as its own).
@@ -69,6 +73,7 @@ class Rule:
 
     min_drop: float = 0.2
     min_clean: float = 0.5
+    min_precision: float = 0.5
     min_n: int = 5
     min_sink: float = 0.5
     keep_own: float = 0.5
@@ -153,6 +158,16 @@ def sufficiency(evidence: Mapping[str, Mapping], rule: Rule) -> tuple[str, str |
     if len(refute) == len(evidence):
         return NO, None, f"no single frame suffices: {text}"
     return UNDETERMINED, None, f"single frame undetermined: {text}"
+
+
+def recognised(acc_clean: float, precision_clean: float, rule: Rule) -> bool:
+    """Does the model tell the class apart on clean input (enough recall and precision)?
+
+    A NaN precision (no clean clip called the class, or a table without the column) leaves the
+    decision to the accuracy.
+    """
+    low_precision = bool(precision_clean < rule.min_precision)  # False for NaN
+    return bool(acc_clean >= rule.min_clean) and not low_precision
 
 
 def _lost_to(r: Mapping | None, cls: str) -> str | None:
@@ -295,6 +310,7 @@ def taxonomy(
     for cls in dict.fromkeys(df["class"]):
         first = row_of(frame_conditions[0], cls) or {}
         out: dict = {"class": cls, "acc_clean": first.get("acc_clean", np.nan)}
+        out["precision_clean"] = first.get("precision_clean", np.nan)
         out["n"] = int(first.get("n", 0) or 0)
         evidence = {}
         for name in frame_conditions:
@@ -331,9 +347,12 @@ def taxonomy(
         if out["n"] < rule.min_n:
             verdict = naive = "inconclusive"
             reason = f"too few clips (n={out['n']} < {rule.min_n})"
-        elif not out["acc_clean"] >= rule.min_clean:
+        elif not recognised(out["acc_clean"], out["precision_clean"], rule):
             verdict = naive = "inconclusive"
-            reason = f"not recognised on clean input (acc_clean={out['acc_clean']:.2f})"
+            reason = (
+                f"not recognised on clean input (acc_clean={out['acc_clean']:.2f}, "
+                f"precision_clean={out['precision_clean']:.2f})"
+            )
         else:
             verdict, naive = combine(suff, order), combine(naive_s, naive_o)
             reason = why_s if suff != NO else f"{why_s}. {why_o}"
@@ -448,7 +467,7 @@ AXES = ("verdict", "sufficient", "order", "cue_preference")
 _NO_ANSWER = frozenset({"inconclusive", UNDETERMINED, "mixed"})
 
 
-def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) -> pd.DataFrame:
+def agreement(tax: pd.DataFrame, truth: pd.DataFrame, rule: Rule | None = None) -> pd.DataFrame:
     """Verdict and axes against the ground truth of synthetic classes (``classes.json``).
 
     Args:
@@ -459,8 +478,8 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) ->
     Returns:
         One row per class and axis of :data:`AXES`: ``class, cue, axis, expected, got,
         agrees, recognised, committed, stable``. A class missing from ``tax`` counts as
-        disagreeing; ``recognised`` says whether the model recognises the class on clean input
-        at all (clean accuracy at least ``min_clean``), without which no verdict can be right.
+        disagreeing; ``recognised`` says whether the model tells the class apart on clean input
+        at all (:func:`recognised`), without which no verdict can be right.
         ``committed`` says the rule gave a definite answer (not ``inconclusive``,
         ``undetermined`` or ``mixed``), so a committed row that disagrees is a *wrong answer*,
         the error that matters most; ``stable`` copies the taxonomy's ``stable`` (True where
@@ -468,7 +487,9 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) ->
     """
     t = truth.set_index("name")
     got = tax.set_index(tax["class"].astype(str))
+    rule = rule or Rule()
     clean = got["acc_clean"] if "acc_clean" in got else pd.Series(dtype=float)
+    precision = got["precision_clean"] if "precision_clean" in got else pd.Series(dtype=float)
     stable = got["stable"].astype(bool) if "stable" in got else pd.Series(dtype=bool)
     rows = []
     for cls, r in t.iterrows():
@@ -481,7 +502,7 @@ def agreement(tax: pd.DataFrame, truth: pd.DataFrame, min_clean: float = 0.5) ->
         for axis in AXES:
             value = got.at[cls, axis] if cls in got.index and axis in got.columns else None
             value = None if value is None or pd.isna(value) else str(value)
-            known = bool(clean.get(cls, np.nan) >= min_clean)
+            known = recognised(clean.get(cls, np.nan), precision.get(cls, np.nan), rule)
             committed = value is not None and value not in _NO_ANSWER
             steady = bool(stable.get(cls, True))
             ok = value == expected[axis]

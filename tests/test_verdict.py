@@ -146,6 +146,24 @@ def test_unrecognised_or_small_classes_are_inconclusive():
     assert tax.at["b", "verdict"] == "inconclusive" and "few clips" in tax.at["b", "reason"]
 
 
+def test_a_class_that_absorbs_its_partner_on_clean_clips_is_not_judged():
+    # The model calls both members of a reverse pair "ccw" (precision 0.3): reversing a clip
+    # changes nothing for it, which says nothing about the order of "ccw" itself.
+    def pair(cls, precision):
+        rows = [row(cls, iv, d) for iv, d in (("freeze", 0.9), ("reverse", 0.0), ("shuffle", 0.0))]
+        return [dict(r, precision_clean=precision) for r in rows]
+
+    tax = judge(*pair("ccw", 0.3), *pair("ccw_ok", 0.8))
+    assert tax.at["ccw", "verdict"] == "inconclusive" and "precision" in tax.at["ccw", "reason"]
+    assert tax.at["ccw_ok", "verdict"] == "bag_of_frames"
+    assert judge(*pair("ccw", 0.3), min_precision=0.2).at["ccw", "verdict"] == "bag_of_frames"
+    truth = pd.DataFrame(
+        [dict(name="ccw", cue="order", sufficient=False, order=True, verdict="ordered_sequence")]
+    )
+    agree = verdict.agreement(judge(*pair("ccw", 0.3)).reset_index(), truth)
+    assert not agree["recognised"].any() and not agree["committed"].iloc[0]
+
+
 def test_no_single_frame_condition_is_refused():
     with pytest.raises(ValueError, match="single-frame"):
         verdict.taxonomy(table(row("a", "reverse", 0.0)))
