@@ -25,14 +25,16 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 try:
+    from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
+    from motionprobe.evaluate import modality_of, model_inputs
     from motionprobe.models import create_model, list_models
-    from motionprobe.train import make_loader, modality_of, model_inputs
 except ModuleNotFoundError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
+    from motionprobe.evaluate import modality_of, model_inputs
     from motionprobe.models import create_model, list_models
-    from motionprobe.train import make_loader, modality_of, model_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import GPU_PEAK_BF16, channels_last  # noqa: E402  (the sibling benchmark)

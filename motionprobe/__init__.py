@@ -9,6 +9,7 @@ The front door re-exports the public API flat::
     mp.make_report("runs/probe")
 """
 
+from motionprobe._version import __version__
 from motionprobe.attribution import attribute, run_attribution
 from motionprobe.data import (
     DatasetIndex,
@@ -19,9 +20,11 @@ from motionprobe.data import (
     load_label_map,
 )
 from motionprobe.data.synthetic import class_specs, load_cues, synthesize
+from motionprobe.evaluate import evaluate
 from motionprobe.models import create_model, list_models, load_weights
+from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
-from motionprobe.report import make_report, write_report
+from motionprobe.report import write_report
 from motionprobe.stats import (
     cue_agreement,
     cue_conflict,
@@ -29,16 +32,16 @@ from motionprobe.stats import (
     share_ci,
     where_predictions_go,
 )
-from motionprobe.train import TrainConfig, evaluate, load_checkpoint, train
+from motionprobe.studies import make_report
+from motionprobe.studies.probe_validity import validate
+from motionprobe.train import TrainConfig, train
 from motionprobe.transforms import Preset, preset, to_model_layout
 from motionprobe.types import TIME_DIM, VideoError, VideoInfo
-from motionprobe.validate import validate
 from motionprobe.verdict import Rule, judge, taxonomy
 from motionprobe.video import probe, read_clip, read_frames, write_video
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "attribute",
     "INTERVENTIONS",
     "TIME_DIM",

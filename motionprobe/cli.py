@@ -7,10 +7,25 @@ summary naming what it wrote.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
+from motionprobe.attribution import run_attribution
+from motionprobe.data.check import check_dataset
 from motionprobe.data.families import FAMILIES
+from motionprobe.data.synthetic import synthesize
+from motionprobe.evaluate import evaluate_checkpoints
+from motionprobe.flow import extract_flow
+from motionprobe.models import create_model, list_models
+from motionprobe.probes import run_probe
+from motionprobe.probes.engine import DEFAULT_SUITE
+from motionprobe.probes.generator import train_generator
+from motionprobe.studies import STUDIES, make_report, run_study
+from motionprobe.studies.probe_validity import validate
+from motionprobe.train import TrainConfig, train
 
 
 def _ints(text: str) -> list[int]:
@@ -21,9 +36,16 @@ def _specs(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def cmd_synth(args: argparse.Namespace) -> None:
-    from motionprobe.data.synthetic import synthesize
+def default(fn: Callable, name: str):
+    """The library's default of a parameter, so a command's default is the function's own.
 
+    Sequences become the comma-separated text the command line takes.
+    """
+    value = inspect.signature(fn).parameters[name].default
+    return ",".join(map(str, value)) if isinstance(value, tuple | list) else value
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
     root = synthesize(
         args.out,
         train_per_class=args.train_per_class,
@@ -40,8 +62,6 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from motionprobe.validate import validate
-
     result = validate(
         args.model,
         args.out,
@@ -61,14 +81,10 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    from motionprobe.data.check import check_dataset
-
     check_dataset(args.root, out=args.out, frames=args.frames, label_map=args.label_map)
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from motionprobe.models import create_model, list_models
-
     header = f"{'model':20s} {'inputs':10s} {'clip (T x H x W)':17s}"
     print(f"{header} params ({args.num_classes} classes)")
     for name in list_models():
@@ -79,8 +95,6 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from motionprobe.train import TrainConfig, train
-
     fields = TrainConfig.__dataclass_fields__
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if args.recipe:
@@ -96,8 +110,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_flow(args: argparse.Namespace) -> None:
-    from motionprobe.flow import extract_flow
-
     result = extract_flow(
         args.root,
         args.out,
@@ -122,8 +134,6 @@ def cmd_flow(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from motionprobe.train import evaluate_checkpoints
-
     out = args.out or str(Path(args.checkpoint[0]).resolve().parent.parent / f"eval_{args.split}")
     r = evaluate_checkpoints(
         args.checkpoint,
@@ -147,8 +157,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
-    from motionprobe.probes import run_probe
-
     result = run_probe(
         args.checkpoint,
         args.data,
@@ -177,8 +185,6 @@ def cmd_probe(args: argparse.Namespace) -> None:
 
 
 def cmd_generator(args: argparse.Namespace) -> None:
-    from motionprobe.probes.generator import train_generator
-
     result = train_generator(
         args.checkpoint,
         args.data,
@@ -196,8 +202,6 @@ def cmd_generator(args: argparse.Namespace) -> None:
 
 
 def cmd_attribute(args: argparse.Namespace) -> None:
-    from motionprobe.attribution import run_attribution
-
     options = {"steps": args.steps, "remove": args.remove}
     if args.layer:
         options["layer"] = args.layer
@@ -224,58 +228,63 @@ def cmd_attribute(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from motionprobe.report import make_report
-
     path = make_report(args.run, data=args.data, title=args.title)
     print(f"report: -> {Path(path).resolve()}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="motionprobe", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="write the synthetic controls (Kinetics layout)")
     p.add_argument("out")
-    p.add_argument("--train-per-class", type=int, default=40)
-    p.add_argument("--val-per-class", type=int, default=8)
-    p.add_argument("--test-per-class", type=int, default=20)
-    p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--fps", type=float, default=25.0)
-    p.add_argument("--seed", type=int, default=0)
+    for name in ("train_per_class", "val_per_class", "test_per_class", "frames", "size", "seed"):
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default(synthesize, name))
+    p.add_argument("--fps", type=float, default=default(synthesize, "fps"))
     p.add_argument("--classes", default="", help="comma-separated subset of the classes")
-    p.add_argument("--family", default="squares", choices=FAMILIES, help="control family")
+    p.add_argument("--family", default=default(synthesize, "family"), choices=FAMILIES,
+                   help="control family")  # fmt: skip
     p.set_defaults(func=cmd_synth)
 
+
+def _add_validate(sub) -> None:
     p = sub.add_parser(
         "validate",
         help="train a model on every control family and compare its verdicts with the truth",
     )
     p.add_argument("--model", required=True, help="a registered model (motionprobe models)")
     p.add_argument("--out", default="outputs/probe_validity")
-    p.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families")
-    p.add_argument("--seeds", default="0,1", help="training seeds (verdicts compared across them)")
+    p.add_argument("--families", default=default(validate, "families"),
+                   help="comma-separated families")  # fmt: skip
+    p.add_argument("--seeds", default=default(validate, "seeds"),
+                   help="training seeds (verdicts compared across them)")  # fmt: skip
     p.add_argument("--epochs", type=int, default=None, help="default: the model's CPU recipe")
     p.add_argument("--size", type=int, default=None, help="frame side (default by model)")
     p.add_argument("--smoke", action="store_true", help="tiny data, one epoch (seconds)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=default(validate, "device"))
     p.set_defaults(func=cmd_validate)
 
+
+def _add_check(sub) -> None:
     p = sub.add_parser("check", help="scan a dataset for unusable videos; writes check.csv")
     p.add_argument("root")
-    p.add_argument("--out", default="check.csv")
-    p.add_argument("--frames", type=int, default=16, help="clip length the videos must hold")
+    p.add_argument("--out", default=default(check_dataset, "out"))
+    p.add_argument("--frames", type=int, default=default(check_dataset, "frames"),
+                   help="clip length the videos must hold")  # fmt: skip
     p.add_argument("--label-map", default=None)
     p.set_defaults(func=cmd_check)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", required=True, help="dataset root")
-        p.add_argument("--batch-size", type=int, default=16)
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--workers", type=int, default=1)
+
+def _common(p: argparse.ArgumentParser, fn: Callable) -> None:
+    """Data, batch, device and worker options, with ``fn``'s defaults."""
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--batch-size", type=int, default=default(fn, "batch_size"))
+    p.add_argument("--device", default=default(fn, "device"))
+    params = inspect.signature(fn).parameters
+    if "workers" in params:
+        p.add_argument("--workers", type=int, default=params["workers"].default)
+    if "label_map" in params:
         p.add_argument("--label-map", default=None, help="class-order file")
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model; keeps checkpoints/last.pt and best.pt, resumes exactly",
@@ -287,16 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset root")
     p.add_argument("--batch-size", type=int, default=None, help="per process")
     p.add_argument("--device", default=None)
-    p.add_argument("--workers", type=int, default=None)
     p.add_argument("--label-map", default=None, help="class-order file")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--frames", type=int, default=None)
+    for name in ("workers", "epochs", "frames", "seed"):
+        p.add_argument(f"--{name}", type=int, default=None)
     p.add_argument("--size", type=int, default=None, help="crop side (default: the model's)")
     p.add_argument("--resize", type=int, default=None, help="short side before cropping")
     p.add_argument("--fps", type=float, default=None, help="resample clips (default: native)")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--weight-decay", type=float, default=None)
-    p.add_argument("--momentum", type=float, default=None)
+    for name in ("lr", "weight-decay", "momentum"):
+        p.add_argument(f"--{name}", type=float, default=None)
     p.add_argument("--optimizer", choices=["adamw", "sgd"], default=None)
     p.add_argument("--schedule", choices=["onecycle", "cosine", "plateau", "constant"])
     p.add_argument("--amp", choices=["off", "bf16", "fp16"], default=None)
@@ -305,27 +312,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--short", choices=["loop", "pad", "error"], default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument(
-        "--weights",
-        default=None,
-        help="initial weights: a checkpoint or a published layout (the classifier is replaced "
-        "for another class count)",
-    )
+    p.add_argument("--weights", default=None, help="initial weights: a checkpoint or a published "
+                   "layout (the classifier is replaced for another class count)")  # fmt: skip
     p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")
-    p.add_argument(
-        "--flow-method",
-        choices=["tvl1", "farneback"],
-        default=None,
-        help="on-the-fly flow when there is no cache",
-    )
+    p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None,
+                   help="on-the-fly flow when there is no cache")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
+
+def _add_flow(sub) -> None:
     p = sub.add_parser("flow", help="extract optical flow of a dataset into a quantised cache")
     p.add_argument("root", help="dataset folder (every video below it)")
     p.add_argument("--out", required=True, help="cache folder")
-    p.add_argument("--method", choices=["tvl1", "farneback"], default="tvl1")
-    p.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    p.add_argument(
+        "--method", choices=["tvl1", "farneback"], default=default(extract_flow, "method")
+    )
+    p.add_argument("--workers", type=int, default=default(extract_flow, "workers"),
+                   help="processes on this machine")  # fmt: skip
     p.add_argument("--fps", type=float, default=None, help="resample first (default: native)")
     p.add_argument("--short-side", type=int, default=None, help="resize first (default: as is)")
     p.add_argument("--num-shards", type=int, default=None, help="machines sharing the dataset")
@@ -333,27 +336,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="checksum every existing entry")
     p.set_defaults(func=cmd_flow)
 
-    p = sub.add_parser("models", help="list the models: inputs, clip size, parameters")
-    p.add_argument("--num-classes", type=int, default=400)
-    p.set_defaults(func=cmd_models)
 
+def _add_evaluate(sub) -> None:
+    fn = evaluate_checkpoints
     p = sub.add_parser(
         "evaluate", help="clip- and video-level accuracy of a checkpoint, or of two fused"
     )
-    p.add_argument(
-        "--checkpoint", required=True, action="append", help="give twice to fuse two streams"
-    )
-    p.add_argument("--split", default="test")
-    p.add_argument("--clips", "--num-clips", type=int, default=10, help="clips per video")
-    p.add_argument("--crops", type=int, default=3, help="crops per clip along the long side")
-    p.add_argument("--fusion", choices=["logits", "softmax"], default="logits")
+    p.add_argument("--checkpoint", required=True, action="append",
+                   help="give twice to fuse two streams")  # fmt: skip
+    p.add_argument("--split", default=default(fn, "split"))
+    p.add_argument("--clips", "--num-clips", type=int, default=default(fn, "num_clips"),
+                   help="clips per video")  # fmt: skip
+    p.add_argument("--crops", type=int, default=default(fn, "num_crops"),
+                   help="crops per clip along the long side")  # fmt: skip
+    p.add_argument("--fusion", choices=["logits", "softmax"], default=default(fn, "fusion"))
     p.add_argument("--out", default=None, help="default: eval_SPLIT beside the checkpoints")
     p.add_argument("--flow-cache", default=None, help="flow cache (default: the training one)")
-    common(p)
+    _common(p, fn)
     p.set_defaults(func=cmd_evaluate)
 
-    from motionprobe.probes.engine import DEFAULT_SUITE
 
+def _add_probe(sub) -> None:
     p = sub.add_parser(
         "probe",
         help="evaluate under temporal interventions; per-class drops, CIs, taxonomy",
@@ -363,61 +366,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument(
-        "--interventions",
-        default=None,
-        help="comma-separated specs, e.g. freeze:index=first,shuffle:window=4,subsample:k=2,"
-        "freeze:select=max,conflict:mode=dense (default: the full suite)",
-    )
-    p.add_argument("--seeds", default="0,1,2", help="seeds of the random interventions")
-    p.add_argument("--num-clips", type=int, default=1)
+    p.add_argument("--split", default=default(run_probe, "split"))
+    p.add_argument("--interventions", default=None, help="comma-separated specs, e.g. "
+                   "freeze:index=first,shuffle:window=4,subsample:k=2,freeze:select=max,"
+                   "conflict:mode=dense (default: the full suite)")  # fmt: skip
+    p.add_argument("--seeds", default=default(run_probe, "seeds"),
+                   help="seeds of the random interventions")  # fmt: skip
+    p.add_argument("--num-clips", type=int, default=default(run_probe, "num_clips"))
     p.add_argument("--generator", default=None, help="a trained temporal generator (generator.pt)")
-    p.add_argument("--stream", choices=["both", "rgb", "flow"], default="both")
+    p.add_argument(
+        "--stream", choices=["both", "rgb", "flow"], default=default(run_probe, "stream")
+    )
     p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
-    p.add_argument("--amp", choices=["auto", "bf16", "off"], default="auto")
-    p.add_argument("--forward-batch", type=int, default=64, help="clips per forward pass")
-    common(p)
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(run_probe, "amp"))
+    p.add_argument("--forward-batch", type=int, default=default(run_probe, "forward_batch"),
+                   help="clips per forward pass")  # fmt: skip
+    _common(p, run_probe)
     p.set_defaults(func=cmd_probe)
 
+
+def _add_generator(sub) -> None:
+    fn = train_generator
     p = sub.add_parser(
         "generator",
         help="train the class-agnostic temporal generator (Huang et al.) without labels",
     )
     p.add_argument("--checkpoint", required=True, help="the frozen classifier")
     p.add_argument("--out", required=True)
-    p.add_argument("--ks", default="1,2,4,8", help="numbers of input frames")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--samples", type=int, default=3, help="noise samples per clip (best of K)")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    common(p)
+    p.add_argument("--ks", default=default(fn, "ks"), help="numbers of input frames")
+    for name in ("epochs", "samples", "width", "seed"):
+        p.add_argument(f"--{name}", type=int, default=default(fn, name))
+    p.add_argument("--lr", type=float, default=default(fn, "lr"))
+    _common(p, fn)
     p.set_defaults(func=cmd_generator)
 
-    from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
 
+def _add_attribute(sub) -> None:
+    fn = run_attribution
     p = sub.add_parser(
         "attribute",
         help="attribute a checkpoint's decisions over time (Captum); profiles, checks, figures",
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--method", choices=ATTRIBUTION_METHODS, default="integrated_gradients")
-    p.add_argument("--clips-per-class", type=int, default=4)
-    p.add_argument("--target", choices=["label", "pred"], default="label")
+    p.add_argument("--split", default=default(fn, "split"))
+    p.add_argument("--method", choices=ATTRIBUTION_METHODS, default=default(fn, "method"))
+    p.add_argument("--clips-per-class", type=int, default=default(fn, "clips_per_class"))
+    p.add_argument("--target", choices=["label", "pred"], default=default(fn, "target"))
     p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
     p.add_argument("--remove", choices=["mean", "zero", "neighbour"], default="mean")
     p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last 3-D block)")
     p.add_argument("--smooth", default=None, help="NoiseTunnel: smoothgrad, smoothgrad_sq, vargrad")
     p.add_argument("--memory-mb", type=float, default=None, help="memory budget of one pass")
-    p.add_argument("--video", choices=["gif", "mp4", "none"], default="gif")
+    p.add_argument("--video", choices=["gif", "mp4", "none"], default=default(fn, "video_format"))
     p.add_argument("--save-maps", action="store_true", help="also write the full maps (float16)")
     p.add_argument("--flow-cache", default=None)
-    common(p)
-    p.set_defaults(func=cmd_attribute, batch_size=4)
+    _common(p, fn)
+    p.set_defaults(func=cmd_attribute)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser(
         "report", help="re-render the figures and report.md of a study or probe folder"
     )
@@ -425,7 +433,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="dataset root (its classes.json adds the cues)")
     p.add_argument("--title", default=None, help="report title (default: the study's)")
     p.set_defaults(func=cmd_report)
+
+
+def cmd_study(args: argparse.Namespace) -> None:
+    run_study(args.name, args.args, prog=f"motionprobe study {args.name}")
+
+
+def _add_study(sub) -> None:
+    p = sub.add_parser(
+        "study",
+        help="run a registered study (its options: motionprobe study NAME --help)",
+        description="Studies: " + "; ".join(f"{n}: {s.description}" for n, s in STUDIES.items()),
+    )
+    p.add_argument("name", choices=sorted(STUDIES))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the study's own options")
+    p.set_defaults(func=cmd_study)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="motionprobe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    adders = [_add_synth, _add_validate, _add_check, _add_train, _add_flow, _add_models]
+    adders += [_add_evaluate, _add_probe, _add_generator, _add_attribute, _add_report, _add_study]
+    for add in adders:
+        add(sub)
     return parser
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the models: inputs, clip size, parameters")
+    p.add_argument("--num-classes", type=int, default=400)
+    p.set_defaults(func=cmd_models)
 
 
 def main(argv: list[str] | None = None) -> int:

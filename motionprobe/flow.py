@@ -29,7 +29,9 @@ import pandas as pd
 import torch
 
 from motionprobe import video
+from motionprobe._version import __version__
 from motionprobe.io import atomic_path, write_csv, write_json
+from motionprobe.transforms import to_frames
 from motionprobe.types import VIDEO_EXTENSIONS, VideoError
 
 #: Flow components are clipped to +-BOUND pixels before quantising (I3D's setting).
@@ -214,7 +216,7 @@ def stack_flow(flow: torch.Tensor, start: int, length: int = 10) -> torch.Tensor
         flow: ``(2, T, H, W)``.
 
     Returns:
-        ``(2 length, H, W)`` with channels ``dx_start, dy_start, dx_start+1, ...`` (DESIGN.md).
+        ``(2 length, H, W)`` with channels ``dx_start, dy_start, dx_start+1, ...`` (docs/design.md).
     """
     if start < 0 or start + length > flow.shape[1]:
         raise ValueError(f"fields {start}..{start + length - 1} are outside 0..{flow.shape[1] - 1}")
@@ -360,7 +362,6 @@ def flow_settings(
     short_side: int | None = None,
 ) -> dict:
     """The settings a cache is made with (``flow.json``), comparable across runs."""
-    from motionprobe import __version__
 
     return {
         "method": method,
@@ -426,18 +427,7 @@ def extract_flow(
         raise ValueError(f"shard index {shard_index} is outside 0..{num_shards - 1}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    settings = flow_settings(method, params, fps, short_side)
-    if (out / META).is_file():
-        old = read_settings(out)
-        keys = ("method", "params", "bound", "levels", "fps", "short_side")
-        diff = [k for k in keys if old.get(k) != settings[k]]
-        if diff:
-            raise ValueError(
-                f"{out / META}: the cache was made with other settings ({', '.join(diff)}: "
-                f"{[old.get(k) for k in diff]} vs {[settings[k] for k in diff]}); use another --out"
-            )
-    else:
-        write_json(out / META, settings)
+    settings = _claim_cache(out, flow_settings(method, params, fps, short_side))
 
     videos = list_videos(root)[shard_index::num_shards]
     todo, recomputed = [], []
@@ -497,6 +487,22 @@ def extract_flow(
     }
 
 
+def _claim_cache(out: Path, settings: dict) -> dict:
+    """Write the cache's settings, or check that an existing cache was made with the same."""
+    if not (out / META).is_file():
+        write_json(out / META, settings)
+        return settings
+    old = read_settings(out)
+    keys = ("method", "params", "bound", "levels", "fps", "short_side")
+    diff = [k for k in keys if old.get(k) != settings[k]]
+    if diff:
+        raise ValueError(
+            f"{out / META}: the cache was made with other settings ({', '.join(diff)}: "
+            f"{[old.get(k) for k in diff]} vs {[settings[k] for k in diff]}); use another --out"
+        )
+    return settings
+
+
 def _tally(bar, bad: list, path: str, reason: str | None, n: int) -> int:
     """Count one finished video on the bar (and in ``bad``); returns its frames."""
     if reason is not None:
@@ -504,3 +510,24 @@ def _tally(bar, bad: list, path: str, reason: str | None, n: int) -> int:
     bar.update(1)
     bar.set_postfix(bad=len(bad))
     return n
+
+
+def clip_flow(x: torch.Tensor, method: str = "farneback") -> torch.Tensor:
+    """Flow of pixel-unit clips ``(B, 3, T, H, W)`` -> ``(B, 2, T-1, H, W)`` in pixels.
+
+    Computed on the CPU with :mod:`motionprobe.flow` (greyscale, that module's sign convention).
+    Identical consecutive frames get exactly zero flow without calling the estimator: a frozen
+    clip's flow is known.
+    """
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"computing flow needs 1 or 3 channels, got {x.shape[1]}; pass flow")
+    frames = to_frames(x.expand(-1, 3, -1, -1, -1))  # (B, T, H, W, 3) uint8
+    b, t, h, w, _ = frames.shape
+    out = np.zeros((b, 2, t - 1, h, w), dtype=np.float32)
+    estimator = FlowEstimator(method)
+    for i in range(b):
+        grey = to_grey(frames[i])
+        for s in range(t - 1):
+            if not np.array_equal(grey[s], grey[s + 1]):
+                out[i, :, s] = estimator(grey[s], grey[s + 1]).transpose(2, 0, 1)
+    return torch.from_numpy(out).to(x.device)

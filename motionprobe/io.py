@@ -14,6 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from motionprobe.types import BadItem
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -122,7 +126,7 @@ def record_study(out: str | Path, study: str, params: dict, **extra: Any) -> Pat
 
     Args:
         out: The study's results folder.
-        study: Its name (a key of :data:`motionprobe.report.STUDY_REPORTS`).
+        study: Its name (a key of :data:`motionprobe.studies.STUDIES`).
         params: The study's parameters (its parsed command line).
         **extra: More entries (e.g. the checkpoints it used).
     """
@@ -131,3 +135,9 @@ def record_study(out: str | Path, study: str, params: dict, **extra: Any) -> Pat
     config.update(study=study, study_params=params, **extra)
     config.setdefault("provenance", provenance())
     return write_json(path, config)
+
+
+def bad_items_frame(bad: list[BadItem]) -> pd.DataFrame:
+    """The skipped items as a table (``video_id``, ``path``, ``reason``), each once, sorted."""
+    rows = {(b.video_id, b.path, b.reason) for b in bad}
+    return pd.DataFrame(sorted(rows), columns=["video_id", "path", "reason"])

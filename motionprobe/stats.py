@@ -1,8 +1,9 @@
 """Per-class statistics of a probing run: paired accuracy drops, bootstrap CIs, tests, taxonomy.
 
 Everything here reads the tidy predictions table of a run (``predictions.parquet``: one row per
-clip x intervention x seed, see ``DESIGN.md``) or the tables derived from it, and returns pandas
-DataFrames. No model is needed: any result can be re-analysed from its files.
+clip x intervention x seed, see ``docs/design.md#predictions-table``) or the tables derived
+from it, and returns pandas DataFrames. No model is needed: any result can be re-analysed from
+its files.
 
 A *clip* is ``(video_id, clip_index)``. When an intervention was run with several seeds, a clip's
 correctness is first averaged over its seeds, so every clip weighs the same whatever its seed count.
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from motionprobe.interventions import INTERVENTIONS
 from motionprobe.types import CUES, VERDICTS
 
 CLEAN = "clean"
@@ -296,8 +298,8 @@ def per_class(
       the share whose label is this class (NaN if none); ``n_pred`` how many clips were predicted
       as it; ``precision_clean`` the same on clean input; ``precision_drop = precision_clean -
       precision``. A large ``precision_drop`` marks a *sink* class that absorbs other classes'
-      clips (see ``METHODS.md``). With several seeds, prediction counts are in clip units (a clip
-      contributes ``1 / n_seeds`` per seed row).
+      clips (see ``docs/methods.md#sinks-and-the-shuffle-artifact``). With several seeds,
+      prediction counts are in clip units (a clip contributes ``1 / n_seeds`` per seed row).
     * ``top_pred, top_pred_share``: the most frequent prediction of this class's clips under the
       intervention and its share (ties broken by name); ``top_wrong, top_wrong_share`` the same
       among the wrong predictions (where the lost clips went; None when none was lost).
@@ -579,24 +581,29 @@ def cue_agreement(taxonomy_df: pd.DataFrame, cues: Mapping[str, str]) -> pd.Data
 # accuracy versus the number of input frames
 # --------------------------------------------------------------------------------------------
 
+
 #: How each intervention family turns k kept frames into a full clip, as named in figures.
-FRAME_METHODS = {"freeze": "held frames", "subsample": "held frames", "generate": "generator"}
-
-
 def _frames_condition(label: str) -> tuple[str, int, str] | None:
-    """``(method, k, selection)`` of a k-frame condition label, or None for other conditions.
+    """``(fills, k, selection)`` of a k-frame condition label, or None for other conditions.
+
+    A k-frame condition is an intervention whose descriptor says how it fills the clip
+    (:attr:`~motionprobe.interventions.Intervention.fills`); ``k`` is its ``k`` parameter (1 when
+    it has none, as ``freeze``). A condition that fixes the frame or phase itself (``index=``,
+    ``offset=``) asks a different question and is left out.
 
     >>> _frames_condition("generate:k=4:select=max"), _frames_condition("freeze")
     (('generator', 4, 'max'), ('held frames', 1, 'none'))
+    >>> _frames_condition("freeze:index=3") is None
+    True
     """
     name, *parts = label.split(":")
-    if name not in FRAME_METHODS:
+    intervention = INTERVENTIONS.get(name)
+    if intervention is None or intervention.fills is None:
         return None
     params = dict(p.split("=", 1) for p in parts if "=" in p)
-    if name == "freeze" and params.keys() - {"select", "n"}:
-        return None  # a particular frame (index=...) is a different question
-    k = 1 if name == "freeze" else int(params.get("k", 1))
-    return FRAME_METHODS[name], k, params.get("select", "none")
+    if intervention.select_param in params:
+        return None
+    return intervention.fills, int(params.get("k", 1)), params.get("select", "none")
 
 
 def frames_curve(

@@ -23,10 +23,10 @@ VIDEO_EXTENSIONS = (
     ".3gp",
 )
 
-#: Ground-truth cues of synthetic classes (see ``DESIGN.md``).
+#: Ground-truth cues of synthetic classes (see ``docs/design.md#synthetic-controls``).
 CUES = ("appearance", "motion", "order")
 
-#: What a class needs to be recognised, as decided by :func:`motionprobe.stats.taxonomy`.
+#: What a class needs to be recognised, as decided by :func:`motionprobe.verdict.taxonomy`.
 VERDICTS = ("single_frame", "bag_of_frames", "ordered_sequence", "inconclusive")
 
 SPLITS = ("train", "val", "test")

@@ -312,22 +312,7 @@ def taxonomy(
         out: dict = {"class": cls, "acc_clean": first.get("acc_clean", np.nan)}
         out["precision_clean"] = first.get("precision_clean", np.nan)
         out["n"] = int(first.get("n", 0) or 0)
-        evidence = {}
-        for name in frame_conditions:
-            r = row_of(name, cls)
-            k = _short(name)
-            for col in ("drop", "ci_low", "ci_high"):
-                out[f"{col}_{k}"] = r[col] if r else np.nan
-            out[f"sink_{k}"] = bool(r["sink"]) if r else False
-            if r is not None:
-                evidence[name] = r
-        # The artifact-controlled condition that costs the class least: its motion dependence
-        # with the frozen frame's artifacts removed (naive freeze when no control was run).
-        ctl = {k: v for k, v in evidence.items() if k != rule.single_frame[0]} or evidence
-        best = min(ctl, key=lambda k: ctl[k]["drop"], default=None)
-        out["controlled"] = best
-        for col in ("drop", "ci_low", "ci_high"):
-            out[f"{col}_controlled"] = ctl[best][col] if best else np.nan
+        evidence = _single_frame_evidence(out, {n: row_of(n, cls) for n in frame_conditions}, rule)
         rev, shu = row_of(rule.reverse, cls), row_of(rule.shuffle, cls)
         for k, r in (("reverse", rev), ("shuffle", shu)):
             for col in ("drop", "ci_low", "ci_high"):
@@ -344,19 +329,7 @@ def taxonomy(
         naive_ev = {k: v for k, v in evidence.items() if k == rule.single_frame[0]}
         naive_s, _, _ = sufficiency(naive_ev, rule)
         naive_o, _ = order_reliance(rev, shu, False, rule)
-        if out["n"] < rule.min_n:
-            verdict = naive = "inconclusive"
-            reason = f"too few clips (n={out['n']} < {rule.min_n})"
-        elif not recognised(out["acc_clean"], out["precision_clean"], rule):
-            verdict = naive = "inconclusive"
-            reason = (
-                f"not recognised on clean input (acc_clean={out['acc_clean']:.2f}, "
-                f"precision_clean={out['precision_clean']:.2f})"
-            )
-        else:
-            verdict, naive = combine(suff, order), combine(naive_s, naive_o)
-            reason = why_s if suff != NO else f"{why_s}. {why_o}"
-        assert verdict in VERDICTS and naive in VERDICTS
+        verdict, naive, reason = _decide(out, rule, (suff, order, why_s, why_o), (naive_s, naive_o))
         out.update(verdict=verdict, sufficient=suff, order=order, verdict_naive=naive)
         out["sufficient_by"] = by_name
         for col in ("n_conflict", "follows_appearance", "follows_motion", "cue_preference"):
@@ -369,6 +342,54 @@ def taxonomy(
     cols = list(rows[0]) if rows else head
     rest = [c for c in cols if c not in head and c != "reason"]
     return pd.DataFrame(rows, columns=[*head, *rest, "reason"] if rows else head)
+
+
+def _single_frame_evidence(out: dict, rows: dict[str, dict | None], rule: Rule) -> dict:
+    """Write each single-frame condition's drop columns into ``out``; the conditions that ran.
+
+    Also the controlled condition: the artifact-controlled one that costs the class least, its
+    motion dependence with the frozen frame's artifacts removed (naive freeze when no control
+    was run).
+    """
+    evidence = {}
+    for name, r in rows.items():
+        k = _short(name)
+        for col in ("drop", "ci_low", "ci_high"):
+            out[f"{col}_{k}"] = r[col] if r else np.nan
+        out[f"sink_{k}"] = bool(r["sink"]) if r else False
+        if r is not None:
+            evidence[name] = r
+    ctl = {k: v for k, v in evidence.items() if k != rule.single_frame[0]} or evidence
+    best = min(ctl, key=lambda k: ctl[k]["drop"], default=None)
+    out["controlled"] = best
+    for col in ("drop", "ci_low", "ci_high"):
+        out[f"{col}_controlled"] = ctl[best][col] if best else np.nan
+    return evidence
+
+
+def _decide(
+    row: dict, rule: Rule, axes: tuple[str, str, str, str], naive_axes: tuple[str, str]
+) -> tuple[str, str, str]:
+    """``(verdict, naive verdict, reason)`` of a class from its two axes, unless not judged.
+
+    ``axes`` is ``(sufficient, order, why sufficient, why order)``; a class with too few clips,
+    or one the model does not recognise on clean input, gets ``inconclusive`` either way.
+    """
+    suff, order, why_s, why_o = axes
+    if row["n"] < rule.min_n:
+        verdict = naive = "inconclusive"
+        reason = f"too few clips (n={row['n']} < {rule.min_n})"
+    elif not recognised(row["acc_clean"], row["precision_clean"], rule):
+        verdict = naive = "inconclusive"
+        reason = (
+            f"not recognised on clean input (acc_clean={row['acc_clean']:.2f}, "
+            f"precision_clean={row['precision_clean']:.2f})"
+        )
+    else:
+        verdict, naive = combine(suff, order), combine(*naive_axes)
+        reason = why_s if suff != NO else f"{why_s}. {why_o}"
+    assert verdict in VERDICTS and naive in VERDICTS
+    return verdict, naive, reason
 
 
 def judge(

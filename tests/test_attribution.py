@@ -57,6 +57,7 @@ def moving_square(frames: int = 16, size: int = 32, still: int = 8, seed: int = 
 # --- every method, every kind of model ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_method_returns_the_input_shape(name):
     model = tiny(name)
@@ -124,6 +125,7 @@ def test_model_mode_and_requires_grad_are_restored():
 # --- frames: ablation and Shapley values --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_frame_ablation_and_shapley_agree_with_removing_a_frame():
     model = tiny("i3d_rgb_tiny")
     t = 8
@@ -185,6 +187,7 @@ def test_other_removal_baselines(remove):
             assert math.isclose(ablation[k].item(), (f - model(y)[0, 2]).item(), abs_tol=1e-5)
 
 
+@pytest.mark.slow
 def test_occlusion_windows_cover_time():
     model = tiny("i3d_rgb_tiny")
     x = torch.randn(1, 3, 8, 32, 32)
@@ -215,6 +218,7 @@ def test_two_stream_frames_are_separate_players_unless_joint():
 # --- Integrated Gradients: completeness and internal batching --------------------------------
 
 
+@pytest.mark.slow
 def test_integrated_gradients_completeness():
     model = tiny("c3d_tiny")
     x = moving_square(16)
@@ -228,6 +232,7 @@ def test_integrated_gradients_completeness():
     assert completeness(two, xs, torch.tensor([0, 2]), attrs).max().item() < 0.05
 
 
+@pytest.mark.slow
 def test_internal_batching_matches_one_step_at_a_time():
     model = tiny("c3d_tiny")
     x = torch.cat([moving_square(16, seed=0), moving_square(16, seed=1)])
@@ -401,10 +406,11 @@ def synth(tmp_path_factory):
     return root, sorted(classes)
 
 
+@pytest.mark.slow
 def test_run_attribution_end_to_end(synth, tmp_path):
     from PIL import Image
 
-    from motionprobe.train import save_checkpoint
+    from motionprobe.models.checkpoint import save_checkpoint
 
     root, classes = synth
     ckpt = tmp_path / "c3d.pt"
@@ -441,8 +447,9 @@ def test_run_attribution_end_to_end(synth, tmp_path):
         assert gif_seconds(im) == pytest.approx(16 / 8, abs=0.1)
 
 
+@pytest.mark.slow
 def test_run_attribution_two_stream_reports_flow_share(synth, tmp_path):
-    from motionprobe.train import save_checkpoint
+    from motionprobe.models.checkpoint import save_checkpoint
 
     root, classes = synth
     ckpt = tmp_path / "two.pt"

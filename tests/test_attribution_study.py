@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
+
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "attribution_over_time.py"
 MODELS = ("c3d", "i3d_two_stream")
 
@@ -75,7 +77,7 @@ def test_figures_and_report(smoke_run):
 
 
 def test_report_rerenders_from_the_tables_alone(smoke_run, tmp_path, monkeypatch):
-    from motionprobe.report import make_report
+    from motionprobe.studies import make_report
 
     # The package re-exports the functions train and attribute under the modules' names.
     train_module = importlib.import_module("motionprobe.train")
@@ -107,7 +109,7 @@ def test_report_of_many_classes_without_cues_stays_readable(tmp_path):
     """400 classes, no ground truth: one profile page of the 12 least flat, readable labels."""
     from motionprobe import plots
     from motionprobe.io import write_csv, write_json
-    from motionprobe.report import attribution_report
+    from motionprobe.studies.attribution_over_time import attribution_report
 
     rng = np.random.default_rng(0)
     classes = [f"action {i:03d}" for i in range(400)]

@@ -178,6 +178,7 @@ def test_a_colour_unit_is_static_and_a_motion_unit_dynamic():
 # --- layers -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_default_layers_are_the_main_stages():
     c3d = create_model("c3d_tiny", 4)
     layers = default_layers(c3d)
@@ -207,8 +208,9 @@ def _load_study():
     return study
 
 
+@pytest.mark.slow
 def test_the_smoke_study_writes_tables_figure_and_report(study_root):
-    from motionprobe.report import make_report
+    from motionprobe.studies import make_report
 
     out = study_root / "static_dynamic_bias"
     report = _load_study().main(["--smoke", "--out", str(out), "--no-progress"])

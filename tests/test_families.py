@@ -297,6 +297,7 @@ def _swarm_motion(clip: np.ndarray) -> np.ndarray:
     return np.array([4.0 * np.mean(turn), 0.5 * np.mean(grow)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", MODULES)
 def test_reversed_order_clip_moves_like_its_partner(family):
     measure = _spin_motion if family == "spin" else _swarm_motion

@@ -184,6 +184,7 @@ def test_damaged_entries_are_detected_and_recomputed(synth, tmp_path):
     assert fl.check_entry(found[1], full=True) is None
 
 
+@pytest.mark.slow
 def test_killed_extraction_resumes_without_recomputing(synth, tmp_path):
     out = tmp_path / "flow"
     cmd = [sys.executable, "-m", "motionprobe.cli", "flow", str(synth), "--out", str(out)]
@@ -225,6 +226,7 @@ def test_two_workers_write_the_same_entries_as_one(synth, tmp_path):
         np.testing.assert_array_equal(fl.load_entry(entry)[0], fl.load_entry(twin)[0])
 
 
+@pytest.mark.slow
 def test_extraction_over_the_real_videos(real_videos, tmp_path):
     root = real_videos[0].parent
     result = fl.extract_flow(root, tmp_path, "farneback", short_side=64, progress=False)
@@ -285,9 +287,11 @@ def test_flow_cache_at_another_rate_is_refused(jump, tmp_path):
     assert "flow cache at 5 fps, clips at 10 fps" in item["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["i3d_flow_tiny", "two_stream_tiny"])
 def test_flow_models_train_end_to_end(name, tmp_path):
-    from motionprobe.train import TrainConfig, load_checkpoint, train
+    from motionprobe.models.checkpoint import load_checkpoint
+    from motionprobe.train import TrainConfig, train
 
     data = tmp_path / "data"
     synthesize(

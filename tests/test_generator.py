@@ -133,6 +133,7 @@ def test_feature_loss_is_zero_only_for_identical_clips(name, size):
     assert all(not m._forward_hooks for m in model.modules())
 
 
+@pytest.mark.slow
 def test_best_of_k_training_lowers_the_loss_below_the_held_clip():
     """Deterministic: the same 2 clips for 8 steps; a fresh generator scores exactly the held
     clip, and training must beat that static baseline by a clear margin."""
@@ -163,6 +164,7 @@ def classifier(tmp_path_factory):
     return data, result["checkpoint"]
 
 
+@pytest.mark.slow
 def test_train_generator_end_to_end_and_resume(classifier, tmp_path, capsys):
     data, checkpoint = classifier
     out = tmp_path / "gen"

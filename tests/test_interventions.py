@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import doctest
-
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from motionprobe.probes import interventions as iv
-from motionprobe.probes.interventions import (
+from motionprobe import interventions as iv
+from motionprobe.interventions import (
     INTERVENTIONS,
-    RANDOM,
-    SHAPE_CHANGING,
     appearance_free,
     conflict,
     freeze,
@@ -70,14 +66,34 @@ def corr(a, b):
 # --- every registered intervention --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(INTERVENTIONS))
+STANDALONE = sorted(n for n, d in INTERVENTIONS.items() if d.standalone)
+
+
+def test_registry_describes_every_intervention():
+    assert set(STANDALONE) == {
+        "clean", "freeze", "single_frame", "shuffle", "reverse", "subsample", "occlude",
+        "appearance_free", "inject_motion",
+    }  # fmt: skip
+    assert {n for n, d in INTERVENTIONS.items() if not d.keeps_length} == {"single_frame"}
+    assert {n for n, d in INTERVENTIONS.items() if d.needs_partner} == {"conflict"}
+    assert {n for n, d in INTERVENTIONS.items() if d.needs_generator} == {"generate"}
+    assert {n for n, d in INTERVENTIONS.items() if d.needs_flow} == {"appearance_free"}
+    assert {n: d.fills for n, d in INTERVENTIONS.items() if d.fills} == {
+        "freeze": "held frames", "subsample": "held frames", "generate": "generator",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="already registered"):
+        iv.register_intervention(iv.Intervention("freeze", freeze))
+    with pytest.raises(ValueError, match="engine supplies"):
+        INTERVENTIONS["generate"](clip())
+
+
+@pytest.mark.parametrize("name", STANDALONE)
 def test_shape_dtype_device_kept(name):
     x = clip()
     params = {"k": 3} if name == "subsample" else {}
     y = INTERVENTIONS[name](x, **params, generator=gen(0))
-    expected = (3, 3, 1, 8, 10) if name in SHAPE_CHANGING else x.shape
+    expected = x.shape if INTERVENTIONS[name].keeps_length else (3, 3, 1, 8, 10)
     assert y.shape == expected and y.dtype == x.dtype and y.device == x.device
-    assert SHAPE_CHANGING == {"single_frame"}
 
 
 RANDOM_VARIANTS = [
@@ -100,7 +116,7 @@ def test_random_ones_seeded(name, params):
     assert is_random(name, params)
 
 
-@pytest.mark.parametrize("name", sorted(set(INTERVENTIONS) - RANDOM))
+@pytest.mark.parametrize("name", [n for n in STANDALONE if not INTERVENTIONS[n].random])
 def test_deterministic_ones_ignore_generator(name):
     x = clip(t=8)
     params = {"k": 3} if name == "subsample" else {}
@@ -109,10 +125,6 @@ def test_deterministic_ones_ignore_generator(name):
         INTERVENTIONS[name](x, **params, generator=gen(2)),
     )
     assert not is_random(name, params)
-
-
-def test_doctests_pass():
-    assert doctest.testmod(iv).failed == 0
 
 
 # --- freeze / single_frame -----------------------------------------------------------------------
@@ -508,12 +520,21 @@ def test_parse_params_without_eval():
         parse("__import__('os')")
     with pytest.raises(ValueError):
         parse("freeze:index")
-    with pytest.raises(ValueError):
-        parse("conflict")  # needs a partner's flow: the engine calls it directly
+    assert parse("conflict:mode=dense")[1].needs_partner  # the engine supplies the partner
+    with pytest.raises(TypeError):
+        parse("conflict")[1](clip())
 
 
 def test_is_random_cases():
-    assert RANDOM == {"shuffle", "appearance_free", "inject_motion", "occlude"}
+    random = {n for n, d in INTERVENTIONS.items() if d.random}
+    assert random == {
+        "shuffle",
+        "appearance_free",
+        "inject_motion",
+        "occlude",
+        "conflict",
+        "generate",
+    }
     assert is_random("shuffle") and is_random("shuffle", {"window": 4})
     assert is_random("appearance_free") and is_random("inject_motion", {"translate": 0})
     assert is_random("occlude") and not is_random("occlude", {"start": 0})

@@ -54,6 +54,7 @@ def test_every_model_has_a_tiny_variant_and_presets():
         assert set(model.presets) == set(model.inputs) and model.inputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_forward_backward_roundtrip_determinism(name):
     torch.manual_seed(0)
@@ -100,6 +101,7 @@ def test_relus_are_modules_called_once_and_not_inplace(name):
     assert calls == {id(r): 1 for r in relus}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in TINY if "lstm" not in n])
 def test_deeplift_attributions_sum_to_the_logit_difference(name):
     from captum.attr import DeepLift
@@ -196,6 +198,7 @@ def test_i3d_depth_knob_truncates_the_network():
     assert model(torch.randn(1, 3, 8, 32, 32)).shape == (1, 3)
 
 
+@pytest.mark.slow
 def test_two_stream_fusion_rules():
     a, b = torch.randn(4, 6), torch.randn(4, 6)
     assert torch.equal(fuse(a, b, "logits"), a + b)

@@ -10,9 +10,10 @@ import torch
 
 from motionprobe.cli import main
 from motionprobe.data.synthetic import synthesize
+from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.probes import engine, run_probe
-from motionprobe.report import make_report
-from motionprobe.train import TrainConfig, load_checkpoint, train
+from motionprobe.studies import make_report
+from motionprobe.train import TrainConfig, train
 from motionprobe.types import VERDICTS
 
 CLASSES = ["red_object", "still", "move_right", "move_left"]
@@ -37,6 +38,7 @@ def run(data, tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_metrics_and_resumes(run, data):
     out, result = run
     metrics = pd.read_csv(out / "metrics.csv")
@@ -84,6 +86,7 @@ def test_probe_tables_follow_the_contract(run, data, tmp_path):
     assert (tmp_path / "probe" / "figures" / "motion_dependence.svg").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_killed_probe_resumes_to_the_same_table(run, data, tmp_path, monkeypatch):
     _, result = run
     full = tmp_path / "full"
@@ -130,7 +133,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
 
 def test_fine_tune_an_i3d_from_weights_with_another_class_count(data, tmp_path):
     from motionprobe.models import create_model
-    from motionprobe.train import save_checkpoint
+    from motionprobe.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     source = create_model("i3d_rgb_tiny", num_classes=7)

@@ -288,6 +288,7 @@ def test_rgb_flow_scatter_and_composition_draw_the_tables():
     assert {w for _, w in widths} == {0.75, 0.25, 1.0}
 
 
+@pytest.mark.slow
 def test_probe_report_pages_many_classes(tmp_path):
     from motionprobe.report import PAGE_ROWS, probe_report
 

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from motionprobe import video
+from motionprobe import interventions, video
 from motionprobe.data.synthetic import synthesize
-from motionprobe.probes import engine, interventions, run_probe
+from motionprobe.probes import engine, run_probe
 from motionprobe.probes.selection import candidate_values, select
 from motionprobe.transforms import preset
 
@@ -53,6 +53,7 @@ def probe(data, out, **kwargs):
     return run_probe(RuleModel(), data, out, progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_rule_model_gets_its_known_verdicts_from_the_default_suite(data, tmp_path):
     summary = probe(data, tmp_path / "run", seeds=[0, 1], batch_size=6)
     assert summary["accuracy"]["clean"] == 1.0
@@ -83,6 +84,7 @@ def test_rule_model_gets_its_known_verdicts_from_the_default_suite(data, tmp_pat
     assert energy.loc["inject_motion", "motion_energy"] > 0
 
 
+@pytest.mark.slow
 def test_each_clip_is_decoded_once_for_the_whole_suite(data, tmp_path, monkeypatch):
     calls = []
     original = video.read_clip
@@ -200,6 +202,7 @@ def test_two_stream_inputs_are_intervened_consistently(data, tmp_path):
         probe(data, tmp_path / "x", stream="rgb")
 
 
+@pytest.mark.slow
 def test_a_registered_two_stream_model_is_probed_per_stream(data, tmp_path):
     from motionprobe.models import create_model
 
@@ -257,9 +260,10 @@ def test_plan_errors_are_clear(data, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_two_ranks_under_torchrun_write_the_single_process_table(data, tmp_path):
     from motionprobe.models import create_model
-    from motionprobe.train import save_checkpoint
+    from motionprobe.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("c3d_tiny", num_classes=3)

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from motionprobe.report import make_report
 from motionprobe.stats import clip_correctness
+from motionprobe.studies import make_report
+
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 

@@ -15,9 +15,11 @@ import pytest
 import torch
 
 from motionprobe.cli import main
+from motionprobe.data.loaders import EpochSampler
 from motionprobe.data.synthetic import synthesize
+from motionprobe.evaluate import evaluate_checkpoints
 from motionprobe.recipes import RECIPES
-from motionprobe.train import EpochSampler, TrainConfig, evaluate_checkpoints, train
+from motionprobe.train import TrainConfig, train
 
 # The package re-exports the function train, which shadows the module's name on the package.
 train_mod = sys.modules["motionprobe.train"]
@@ -52,6 +54,7 @@ def test_epoch_sampler_shards_one_global_order():
     assert list(one) != order  # a new permutation each epoch
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_then_resume_reaches_the_same_weights(data, tmp_path, monkeypatch):
     full_out, cut_out = tmp_path / "full", tmp_path / "cut"
     train(config(data, full_out), progress=False)
@@ -84,6 +87,7 @@ def test_sigterm_mid_epoch_then_resume_reaches_the_same_weights(data, tmp_path, 
     assert list((full_out / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_training_process_leaves_a_loadable_last_pt(data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "motionprobe.cli", "train", "--data", str(data), "--out", str(out)]
@@ -149,6 +153,7 @@ def test_recipes_are_valid_and_overridable(data, tmp_path):
     assert saved["accumulate"] == 2 and saved["environment"]["versions"]["torch"]
 
 
+@pytest.mark.slow
 def test_multi_view_evaluation_and_two_checkpoint_fusion(data, tmp_path):
     a = train(config(data, tmp_path / "a", epochs=1), progress=False)["checkpoint"]
     b = train(config(data, tmp_path / "b", epochs=1, model="i3d_rgb_tiny"), progress=False)
@@ -202,6 +207,7 @@ def test_two_process_gloo_run_matches_the_single_process_run(data, tmp_path):
     assert (a["val_loss"] - b["val_loss"]).abs().max() < 0.25
 
 
+@pytest.mark.slow
 def test_bf16_autocast_and_accumulation_train_on_cpu(data, tmp_path):
     result = train(config(data, tmp_path, epochs=1, amp="bf16", accumulate=2), progress=False)
     metrics = pd.read_csv(tmp_path / "metrics.csv")

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from motionprobe.cli import main as cli
-from motionprobe.report import make_report
-from motionprobe.validate import validate
+from motionprobe.studies import make_report
+from motionprobe.studies.probe_validity import validate
+
+pytestmark = pytest.mark.slow  # every test here takes seconds to minutes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
 

@@ -6,7 +6,6 @@ decoded frame equals its source exactly; ``IMAGES[i]`` is frame ``i``.
 
 from __future__ import annotations
 
-import doctest
 from pathlib import Path
 
 import av
@@ -68,6 +67,7 @@ def lossless(request, tmp_path_factory) -> Path:
 # --- real files ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_files_count_and_decode_exactly(real_videos):
     """probe counts what a full decode yields; at a constant rate, time i / fps is frame i."""
     assert real_videos, "no files in ../shared/data/real"
@@ -261,10 +261,6 @@ def test_write_video_accepts_tensors_odd_sizes_and_is_atomic(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         write_video(tmp_path / "bad.mp4", odd.astype(np.float32), 10)
     assert not (tmp_path / "bad.mp4").exists()
-
-
-def test_docstring_examples():
-    assert doctest.testmod(video).failed == 0
 
 
 # --- bad input -----------------------------------------------------------------------------

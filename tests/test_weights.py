@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from motionprobe.models import create_model
-from motionprobe.train import save_checkpoint
+from motionprobe.models.checkpoint import save_checkpoint
 
 # Inception-I3D port: (name, in, out, kernel, stride) of each Unit3D, in forward order.
 MIXED = {
@@ -160,6 +160,7 @@ def port_files(tmp_path_factory):
     return files
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "file", "channels"),
     [
@@ -180,6 +181,7 @@ def test_i3d_port_loads_strictly_and_gives_the_ports_logits(port_files, model, f
     torch.testing.assert_close(ours, port, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_c3d_port_loads_strictly_and_gives_the_ports_logits(port_files):
     net = create_model("c3d", num_classes=487, weights=port_files["c3d.pickle"]).eval()
     assert net.weights_report["layout"] == "c3d_port"

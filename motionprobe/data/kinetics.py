@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from motionprobe import flow as flowlib
 from motionprobe import video
 from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
 from motionprobe.types import (
@@ -477,7 +478,7 @@ class VideoDataset(Dataset):
             flow is kept too (computed once).
         modality: ``rgb`` (item ``video``), ``flow`` (item ``flow``) or ``rgb+flow`` (both). A clip
             of T frames comes with the T flow fields from frame t to t + 1, so T + 1 frames must
-            exist after the start (DESIGN.md). The transform is called as
+            exist after the start (docs/design.md). The transform is called as
             ``transform(frames, flow)`` and must apply one crop and flip to both.
         flow_cache: Folder made by :func:`motionprobe.flow.extract_flow` over ``flow_root``; its
             rate must be the clips' rate. None computes flow on the fly from the decoded frames.
@@ -565,9 +566,7 @@ class VideoDataset(Dataset):
         self._flows: dict[str, tuple[np.ndarray, float]] = {}
         self._estimator = None
         if self.flow_cache is not None and modality != "rgb":
-            from motionprobe.flow import read_settings
-
-            self.flow_settings = read_settings(self.flow_cache)
+            self.flow_settings = flowlib.read_settings(self.flow_cache)
 
     def __len__(self) -> int:
         return len(self.records) * self.num_clips * self.num_crops
@@ -669,8 +668,6 @@ class VideoDataset(Dataset):
         self, path: str, info: VideoInfo, start: int
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The clip's RGB frames ``(T, H, W, 3)`` and flow ``(2, T, h, w)`` its modality needs."""
-        from motionprobe import flow as flowlib
-
         t = self.frames
         if self.modality == "rgb":
             return self._read(path, info, start, t), None
@@ -688,16 +685,12 @@ class VideoDataset(Dataset):
         return rgb, fields[:, self._steps(path, start, fields.shape[1], t)]
 
     def _flow_estimator(self):
-        from motionprobe.flow import FlowEstimator
-
         if self._estimator is None:
-            self._estimator = FlowEstimator(self.flow_method)
+            self._estimator = flowlib.FlowEstimator(self.flow_method)
         return self._estimator
 
     def _whole_flow(self, path: str, info: VideoInfo) -> tuple[np.ndarray, float]:
         """A whole video's flow ``(2, N-1, h, w)`` and its rate: from the cache or computed."""
-        from motionprobe import flow as flowlib
-
         found = self._flows.get(path)
         if found is not None:
             return found

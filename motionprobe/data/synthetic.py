@@ -21,6 +21,7 @@ from tqdm import tqdm
 from motionprobe.data.families import AXES_BY_CUE, get_family, ground_truth
 from motionprobe.io import write_csv, write_json
 from motionprobe.types import SPLITS, ClassSpec, kinetics_filename
+from motionprobe.video import write_video
 
 
 def class_specs(family: str = "squares") -> list[ClassSpec]:
@@ -44,8 +45,8 @@ def synthesize(
     """Write the synthetic controls as a Kinetics-layout dataset.
 
     Writes ``{out}/{split}/{label}/{id}_000000_{end:06d}.mp4`` (h264), ``{split}.csv`` with the
-    Kinetics columns, ``classes.json`` (the ground truth, see DESIGN.md) and ``synth.json`` (the
-    parameters). The result depends only on the arguments: video ``i`` of class ``c`` in split
+    Kinetics columns, ``classes.json`` (the ground truth, see docs/design.md) and ``synth.json``
+    (the parameters). The result depends only on the arguments: video ``i`` of class ``c`` in split
     ``s`` is drawn from its own generator seeded by ``(seed, c, s, i)``. The folder is built beside
     ``out`` and renamed into place, so a killed run leaves no half dataset.
 
@@ -63,8 +64,6 @@ def synthesize(
     Returns:
         The dataset root.
     """
-    from motionprobe.video import write_video
-
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: already exists and is not empty")

@@ -323,7 +323,7 @@ def frames_at(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def flow_stacks(flow: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
-    """Stacks of ``length`` consecutive flow fields, x and y interleaved (DESIGN.md).
+    """Stacks of ``length`` consecutive flow fields, x and y interleaved (docs/design.md).
 
     Args:
         flow: ``(B, 2, T, H, W)``.

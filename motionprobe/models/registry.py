@@ -7,6 +7,8 @@ from pathlib import Path
 
 from torch import nn
 
+from motionprobe.models.weights import load_weights
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -45,14 +47,12 @@ def create_model(
 
     >>> model = create_model("c3d_tiny", num_classes=5)
     >>> model.config["name"], model.preset.crop
-    ('c3d_tiny', 64)
+    ('c3d_tiny', 32)
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {list_models()}")
     model = _MODELS[name](num_classes=num_classes, **kwargs)
     model.config = {"name": name, "num_classes": num_classes, "kwargs": dict(kwargs)}
     if weights is not None:
-        from motionprobe.models.weights import load_weights  # weights imports the registry's users
-
         model.weights_report = load_weights(model, weights)
     return model

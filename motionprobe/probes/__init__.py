@@ -1,7 +1,6 @@
 """Temporal interventions, frame selection, the temporal generator and the probe engine."""
 
-from motionprobe.probes.engine import DEFAULT_SUITE, run_probe
-from motionprobe.probes.interventions import (
+from motionprobe.interventions import (
     INTERVENTIONS,
     appearance_free,
     conflict,
@@ -15,6 +14,7 @@ from motionprobe.probes.interventions import (
     single_frame,
     subsample,
 )
+from motionprobe.probes.engine import DEFAULT_SUITE, run_probe
 from motionprobe.probes.selection import select
 
 #: ``probes.run(...)``: the same as :func:`run_probe`.

@@ -4,7 +4,7 @@ Networks Encode", CVPR 2022).
 Two kinds of clip pairs are built from each decoded clip ``x``:
 
 * **static pairs** share appearance but not motion: ``(x, shuffle(x))``, the same frames in a random
-  order (:func:`motionprobe.probes.interventions.shuffle`);
+  order (:func:`motionprobe.interventions.shuffle`);
 * **dynamic pairs** share motion but not appearance: ``(x, appearance_change(x))``. Kowal et al.
   re-rendered the video with video stylisation; this module uses a cheaper *colour and texture
   change* instead (:func:`appearance_change`): a random hue rotation of the whole clip plus a
@@ -47,8 +47,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from motionprobe.data import collate
+from motionprobe.data.loaders import make_dataset
+from motionprobe.interventions import shuffle
 from motionprobe.io import provenance, write_csv, write_json
-from motionprobe.probes.interventions import clip_flow, shuffle
+from motionprobe.models.adapter import make_target
+from motionprobe.probes.generator import feature_layers
 from motionprobe.transforms import Preset
 from motionprobe.types import TIME_DIM
 
@@ -208,8 +211,6 @@ def _stage_layers(model: nn.Module) -> list[str]:
             last = None
     if len(ends) >= 2:
         return ends
-    from motionprobe.probes.generator import feature_layers
-
     return feature_layers(model)
 
 
@@ -484,6 +485,61 @@ def _pick(labels: Sequence[int], per_class: int | None, seed: int) -> list[int]:
     return sorted(chosen)
 
 
+def _layer_tables(
+    model: nn.Module,
+    name: str,
+    feats: dict[str, list[list[torch.Tensor]]],
+    depths: dict[str, float],
+    n_clips: int,
+    threshold: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-layer and per-unit tables from each layer's (clean, shuffled, changed) features."""
+    rows, unit_tables = [], []
+    for layer, parts in feats.items():
+        clean, shuffled_f, changed_f = (torch.cat(p) for p in parts)
+        row, units = layer_bias(clean, shuffled_f, changed_f, threshold)
+        stream = _stream_of(model, layer)
+        ident = {"model": name, "stream": stream, "layer": layer, "depth": depths[layer]}
+        rows.append({**ident, "channels": row.pop("channels"), "clips": n_clips, **row})
+        unit_tables.append(units.assign(model=name, stream=stream, layer=layer))
+    units = pd.concat(unit_tables, ignore_index=True)
+    columns = ["model", "stream", "layer", "unit", "corr_static", "corr_dynamic", "kind"]
+    return pd.DataFrame(rows), units[columns]
+
+
+@torch.inference_mode()
+def _features(
+    batches,
+    forward,
+    layers: Sequence[str],
+    seed: int,
+    hue: tuple[float, float],
+    texture: float,
+    bad_rows: list,
+) -> tuple[dict[str, list[list[torch.Tensor]]], int]:
+    """Each layer's pooled features of every clip, its shuffled and its changed version.
+
+    Returns:
+        ``{layer: [clean parts, shuffled parts, changed parts]}`` (each a list of ``(B, C)``
+        batches) and the number of clips; bad items are appended to ``bad_rows``.
+    """
+    feats: dict[str, list[list[torch.Tensor]]] = {n: [[], [], []] for n in layers}
+    n_clips = 0
+    for batch in batches:
+        bad_rows += [(b.video_id, b.path, b.reason) for b in batch["bad"]]
+        x = batch["video"]
+        if x is None:
+            continue
+        g = _batch_generator(seed, batch["video_id"], batch["clip_index"])
+        shuffled, changed = make_pairs(x, g, hue=hue, texture=texture)
+        # One forward for the three versions (eval mode: no batch statistics mix them).
+        for layer, f in forward(torch.cat([x, shuffled, changed])).items():
+            for i, part in enumerate(f.chunk(3)):
+                feats[layer][i].append(part)
+        n_clips += len(x)
+    return feats, n_clips
+
+
 def run_bias(
     checkpoint: str | Path | nn.Module,
     data: str | Path,
@@ -540,9 +596,6 @@ def run_bias(
 
     >>> run_bias("c3d.pt", "outputs/synthetic", "runs/c3d", clips_per_class=10)  # doctest: +SKIP
     """
-    from motionprobe.probes.engine import make_target
-    from motionprobe.train import make_dataset
-
     start = time.time()
     out = Path(out)
     target = make_target(checkpoint, device, classes, frames, preset, flow_method)
@@ -555,7 +608,7 @@ def run_bias(
         data,
         split,
         target.classes,
-        target.presets["rgb"] if "rgb" in target.presets else next(iter(target.presets.values())),
+        target.rgb_preset,
         frames=t + (1 if uses_flow else 0),
         train=False,
         fps=target.info.get("fps"),
@@ -571,43 +624,15 @@ def run_bias(
     )
 
     def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        given = {"rgb": x[:, :, :t]}
-        if uses_flow:
-            given["flow"] = clip_flow(x, target.flow_method)
-        args = [target.presets[n].normalize(given[n].to(device)) for n in target.inputs]
-        return pooled_features(model, args, layers)
+        return pooled_features(model, target.normalize(target.given(x), device), layers)
 
-    feats: dict[str, list[list[torch.Tensor]]] = {n: [[], [], []] for n in layers}
     bad_rows = [(b.video_id, b.path, b.reason) for b in bad]
-    n_clips = 0
     bar = tqdm(loader, desc=f"bias {name}", unit="batch", disable=not progress)
-    with torch.inference_mode():
-        for batch in bar:
-            bad_rows += [(b.video_id, b.path, b.reason) for b in batch["bad"]]
-            x = batch["video"]
-            if x is None:
-                continue
-            g = _batch_generator(seed, batch["video_id"], batch["clip_index"])
-            shuffled, changed = make_pairs(x, g, hue=hue, texture=texture)
-            # One forward for the three versions (eval mode: no batch statistics mix them).
-            for layer, f in forward(torch.cat([x, shuffled, changed])).items():
-                for i, part in enumerate(f.chunk(3)):
-                    feats[layer][i].append(part)
-            n_clips += len(x)
+    feats, n_clips = _features(bar, forward, layers, seed, hue, texture, bad_rows)
     if n_clips < 2:
         raise ValueError(f"{data} ({split}): {n_clips} usable clips; the statistics need >= 2")
 
-    rows, unit_tables = [], []
-    for layer in layers:
-        clean, shuffled_f, changed_f = (torch.cat(parts) for parts in feats[layer])
-        row, units = layer_bias(clean, shuffled_f, changed_f, threshold)
-        stream = _stream_of(model, layer)
-        ident = {"model": name, "stream": stream, "layer": layer, "depth": depths[layer]}
-        rows.append({**ident, "channels": row.pop("channels"), "clips": n_clips, **row})
-        unit_tables.append(units.assign(model=name, stream=stream, layer=layer))
-    table = pd.DataFrame(rows)
-    units = pd.concat(unit_tables, ignore_index=True)
-    units = units[["model", "stream", "layer", "unit", "corr_static", "corr_dynamic", "kind"]]
+    table, units = _layer_tables(model, name, feats, depths, n_clips, threshold)
     write_csv(out / "layers.csv", table)
     write_csv(out / "units.csv", units)
     write_csv(out / "bad_items.csv", pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]))

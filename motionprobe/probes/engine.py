@@ -1,4 +1,4 @@
-"""Batched evaluation of a video classifier under interventions, into the tidy tables of DESIGN.md.
+"""Batched evaluation of a video classifier under interventions, into tidy tables (docs/design.md).
 
 Each clip is decoded once. Every planned variant (intervention x seed, and x candidate for frame
 selection) is made from the decoded batch, the variants are sent through the model together in
@@ -28,7 +28,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -39,14 +39,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from motionprobe import interventions as iv
 from motionprobe import stats, verdict
 from motionprobe.data import collate
+from motionprobe.data.loaders import make_dataset
+from motionprobe.flow import clip_flow
 from motionprobe.io import provenance, write_csv, write_json, write_parquet
-from motionprobe.probes import interventions as iv
-from motionprobe.probes.interventions import clip_flow
+from motionprobe.models.adapter import Target, make_target
+from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
 from motionprobe.transforms import Preset
-from motionprobe.transforms import preset as named_preset
 
 COLUMNS = [
     "video_id",
@@ -75,15 +77,6 @@ DEFAULT_SUITE = (
 #: Added to the default suite when a temporal generator is given.
 GENERATOR_SUITE = ("generate:k=1:select=max",)
 
-#: The parameter a frame selection varies, per intervention.
-SELECT_PARAM = {
-    "freeze": "index",
-    "single_frame": "index",
-    "inject_motion": "index",
-    "generate": "offset",
-    "subsample": "offset",
-}
-
 
 @dataclass
 class Variant:
@@ -98,96 +91,6 @@ class Variant:
     random: bool = False
 
 
-@dataclass
-class Target:
-    """What is probed: a module taking ``(B, C, T, H, W)`` inputs and returning logits.
-
-    Attributes:
-        model: The module, in eval mode.
-        classes: Class names in logit order.
-        frames: Clip length T.
-        presets: Normalisation per input name (``rgb``, ``flow``).
-        inputs: The module's positional inputs, in order.
-        flow_method: How flow inputs are computed from (intervened) frames.
-        info: What to record about it in ``config.json``.
-    """
-
-    model: nn.Module
-    classes: list[str]
-    frames: int
-    presets: dict[str, Preset]
-    inputs: tuple[str, ...] = ("rgb",)
-    flow_method: str = "farneback"
-    info: dict = field(default_factory=dict)
-
-
-def make_target(
-    model: str | Path | nn.Module,
-    device: str = "cpu",
-    classes: Sequence[str] | None = None,
-    frames: int | None = None,
-    preset: Preset | str | None = None,
-    flow_method: str | None = None,
-) -> Target:
-    """A :class:`Target` from a checkpoint file, or from any module with its class list.
-
-    A plain ``nn.Module`` needs ``classes`` and ``frames``; its normalisation comes from
-    ``preset`` (a :class:`~motionprobe.transforms.Preset` or a preset name), or from its own
-    ``presets`` when it is one of this package's models.
-    """
-    from motionprobe.train import load_checkpoint
-
-    if isinstance(model, (str, Path)):
-        net, ckpt = load_checkpoint(model, device)
-        cfg = dict(ckpt.get("config") or {})
-        method = flow_method or _trained_flow_method(cfg)
-        return Target(
-            net,
-            list(ckpt["classes"]),
-            int(frames or cfg.get("frames", 16)),
-            dict(net.presets),
-            tuple(net.inputs),
-            method,
-            {
-                "checkpoint": str(Path(model).resolve()),
-                "model": ckpt["model"],
-                "train_config": cfg,
-                "fps": cfg.get("fps"),
-                "short": cfg.get("short", "loop"),
-            },
-        )
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected a checkpoint path or an nn.Module, got {type(model).__name__}")
-    if classes is None or frames is None:
-        raise ValueError("probing a plain module needs classes= (logit order) and frames=")
-    presets = dict(getattr(model, "presets", {}) or {})
-    if preset is not None:
-        presets["rgb"] = named_preset(preset) if isinstance(preset, str) else preset
-    if "rgb" not in presets:
-        raise ValueError(
-            f"{type(model).__name__}: no normalisation preset; pass preset= (a Preset or a name "
-            "such as 'i3d_rgb')"
-        )
-    inputs = tuple(getattr(model, "inputs", ("rgb",)))
-    return Target(
-        model.to(device).eval(),
-        list(classes),
-        int(frames),
-        presets,
-        inputs,
-        flow_method or "farneback",
-        {"model": getattr(model, "config", {}).get("name", type(model).__name__)},
-    )
-
-
-def _trained_flow_method(cfg: dict) -> str:
-    """The flow method a checkpoint was trained with (its cache's, or its on-the-fly one)."""
-    cache = cfg.get("flow_cache")
-    if cache and (Path(cache) / "flow.json").is_file():
-        return json.loads((Path(cache) / "flow.json").read_text()).get("method", "tvl1")
-    return cfg.get("flow_method") or "tvl1"
-
-
 def parse_variants(
     interventions: Sequence[str] | None,
     seeds: Sequence[int],
@@ -196,7 +99,7 @@ def parse_variants(
 ) -> list[Variant]:
     """The variants of a run: ``clean`` first, then each spec (random ones once per seed).
 
-    Specs are ``name:key=value:...`` (see :func:`motionprobe.probes.interventions.parse`). Beside
+    Specs are ``name:key=value:...`` (see :func:`motionprobe.interventions.parse`). Beside
     an intervention's own parameters, ``select=max|oracle`` with ``candidates=N`` (default 8) runs
     frame selection over ``N`` candidate frames (or phases, for ``generate``), and
     ``freeze:index=each`` expands into one variant per frame. ``None`` runs
@@ -218,16 +121,18 @@ def parse_variants(
         name, params = _split(spec)
         if name == "clean":
             continue
-        if name == "generate" and not has_generator:
+        intervention = iv.get_intervention(name)
+        if intervention.needs_generator and not has_generator:
             raise ValueError(f"{spec!r} needs a trained temporal generator (generator=PATH)")
         rule = params.pop("select", None)
         candidates = int(params.pop("candidates", 8))
         if rule is not None:
             if rule not in ("max", "oracle"):
                 raise ValueError(f"{spec!r}: select must be 'max' or 'oracle', got {rule!r}")
-            if name not in SELECT_PARAM:
-                raise ValueError(f"{spec!r}: frame selection applies to {sorted(SELECT_PARAM)}")
-        random = name in ("conflict", "generate") or iv.is_random(name, params)
+            if intervention.select_param is None:
+                selectable = sorted(n for n, d in iv.INTERVENTIONS.items() if d.select_param)
+                raise ValueError(f"{spec!r}: frame selection applies to {selectable}")
+        random = intervention.is_random(params)
         for seed in seeds if random else seeds[:1]:
             plan.append(Variant(spec, name, params, seed, rule, candidates, random))
     return plan
@@ -235,8 +140,8 @@ def parse_variants(
 
 def _split(spec: str) -> tuple[str, dict]:
     """``name`` and parameters of a spec (the engine's own names included)."""
-    label, fn, params = iv.parse(spec, {"conflict": iv.conflict, "generate": iv.clean})
-    return label.split(":")[0], params
+    label, intervention, params = iv.parse(spec)
+    return intervention.name, params
 
 
 def _generator(seed: int, video_ids: Sequence[str], clip_index: torch.Tensor) -> torch.Generator:
@@ -301,10 +206,7 @@ class _Forward:
         t = self.target
         names = [n for n in t.inputs if self.stream in ("both", n)]
         given = dict(zip(names, chunk, strict=True))
-        args = [
-            t.presets[n].normalize(given[n].to(self.device)) if n in given else None
-            for n in t.inputs
-        ]
+        args = t.normalize(given, self.device)
         kwargs = {} if self.stream == "both" else {"stream": self.stream}
         device_type = torch.device(self.device).type
         use_amp = self.amp == "bf16" or (self.amp == "auto" and device_type == "cuda")
@@ -379,25 +281,12 @@ def run_probe(
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     target = make_target(checkpoint, device, classes, frames, preset, flow_method)
-    if stream not in ("both", "rgb", "flow"):
-        raise ValueError(f"stream must be 'both', 'rgb' or 'flow', got {stream!r}")
-    if stream != "both" and not getattr(target.model, "separable", False):
-        raise ValueError(
-            f"stream={stream!r} needs a model whose streams can run alone (two-stream I3D, 2-D "
-            f"two-stream); {target.info.get('model')} is not one"
-        )
+    _check_stream(target, stream)
     uses_flow = "flow" in target.inputs and stream != "rgb"
-    gen_net = None
-    if generator is not None:
-        from motionprobe.probes.generator import load_generator
-
-        gen_net = load_generator(generator, device)
+    gen_net = load_generator(generator, device) if generator is not None else None
     plan = parse_variants(interventions, list(seeds), target.frames, gen_net is not None)
-    if uses_flow and any(v.name in iv.SHAPE_CHANGING for v in plan):
+    if uses_flow and any(not iv.get_intervention(v.name).keeps_length for v in plan):
         raise ValueError("single_frame leaves no frame pair to compute flow from; use freeze")
-
-    from motionprobe.train import make_dataset
-
     dataset, bad = make_dataset(
         data,
         split,
@@ -432,31 +321,9 @@ def run_probe(
         **provenance(dataset.records, seed=int(seeds[0]) if seeds else None),
     }
     parts = out / "parts"
-    stamp = parts / "plan.json"
-    key = {
-        k: config[k]
-        for k in ("checkpoint", "split", "interventions", "seeds", "num_clips", "stream")
-        if k in config
-    }
-    key.update(batch_size=batch_size, generator=config["generator"], order="permuted-0")
     if rank == 0:
-        if stamp.is_file() and json.loads(stamp.read_text()) != key:
-            raise ValueError(
-                f"{out}: holds an unfinished probe run with other settings; use a new --out"
-            )
-        write_json(stamp, key)
-
-    # A seeded permutation, so that batches mix classes (cue-conflict partners) and stay fixed.
-    order = np.random.default_rng(0).permutation(len(dataset)).tolist()
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    mine = [i for i in range(len(batches)) if i % world == rank]
-    todo = [i for i in mine if not (parts / f"batch_{i:06d}.parquet").is_file()]
-    loader = DataLoader(
-        dataset,
-        batch_sampler=[batches[i] for i in todo],
-        num_workers=workers,
-        collate_fn=collate,
-    )
+        _claim(out, parts, config, batch_size)
+    todo, loader = _pending(dataset, parts, batch_size, rank, world, workers)
     forward = _Forward(target, device, forward_batch, amp, stream)
     # A DataLoader yields batches in the order of its batch sampler, workers or not.
     bar = tqdm(zip(todo, loader, strict=True), total=len(todo), desc="probe", unit="batch",
@@ -465,14 +332,7 @@ def run_probe(
         rows, energy = [], {}
         if batch["video"] is not None:
             rows, energy = _evaluate_batch(target, batch, plan, forward, uses_flow, gen_net)
-        bad_rows = [(b.video_id, b.path, b.reason) for b in batch["bad"]]
-        if bad_rows:
-            write_csv(
-                parts / f"batch_{number:06d}.bad.csv",
-                pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]),
-            )
-        write_json(parts / f"batch_{number:06d}.energy.json", energy)
-        write_parquet(parts / f"batch_{number:06d}.parquet", pd.DataFrame(rows, columns=COLUMNS))
+        _write_part(parts, number, rows, energy, batch["bad"])
 
     if world > 1:
         dist = torch.distributed
@@ -484,8 +344,66 @@ def run_probe(
     return _finish(out, parts, bad, config, target.classes)
 
 
+def _check_stream(target: Target, stream: str) -> None:
+    if stream not in ("both", "rgb", "flow"):
+        raise ValueError(f"stream must be 'both', 'rgb' or 'flow', got {stream!r}")
+    if stream != "both" and not getattr(target.model, "separable", False):
+        raise ValueError(
+            f"stream={stream!r} needs a model whose streams can run alone (two-stream I3D, 2-D "
+            f"two-stream); {target.info.get('model')} is not one"
+        )
+
+
+def _claim(out: Path, parts: Path, config: dict, batch_size: int) -> None:
+    """Stamp ``parts/`` with the run's settings; refuse to resume a run made with others."""
+    stamp = parts / "plan.json"
+    key = {
+        k: config[k]
+        for k in ("checkpoint", "split", "interventions", "seeds", "num_clips", "stream")
+        if k in config
+    }
+    key.update(batch_size=batch_size, generator=config["generator"], order="permuted-0")
+    if stamp.is_file() and json.loads(stamp.read_text()) != key:
+        raise ValueError(
+            f"{out}: holds an unfinished probe run with other settings; use a new --out"
+        )
+    write_json(stamp, key)
+
+
+def _pending(
+    dataset, parts: Path, batch_size: int, rank: int, world: int, workers: int
+) -> tuple[list[int], DataLoader]:
+    """This rank's unfinished batch numbers and a loader yielding exactly those batches."""
+    # A seeded permutation, so that batches mix classes (cue-conflict partners) and stay fixed.
+    order = np.random.default_rng(0).permutation(len(dataset)).tolist()
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    mine = [i for i in range(len(batches)) if i % world == rank]
+    todo = [i for i in mine if not (parts / f"batch_{i:06d}.parquet").is_file()]
+    loader = DataLoader(
+        dataset,
+        batch_sampler=[batches[i] for i in todo],
+        num_workers=workers,
+        collate_fn=collate,
+    )
+    return todo, loader
+
+
+def _write_part(parts: Path, number: int, rows: list, energy: dict, bad: list) -> None:
+    """One finished batch's rows, motion energy and bad items, each file atomically."""
+    bad_rows = [(b.video_id, b.path, b.reason) for b in bad]
+    if bad_rows:
+        write_csv(
+            parts / f"batch_{number:06d}.bad.csv",
+            pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]),
+        )
+    write_json(parts / f"batch_{number:06d}.energy.json", energy)
+    write_parquet(parts / f"batch_{number:06d}.parquet", pd.DataFrame(rows, columns=COLUMNS))
+
+
 def _needs_flow(plan: list[Variant]) -> bool:
-    return any(v.name in ("appearance_free", "conflict") for v in plan)
+    return any(
+        iv.INTERVENTIONS[v.name].needs_flow or iv.INTERVENTIONS[v.name].needs_partner for v in plan
+    )
 
 
 def _finish(
@@ -555,17 +473,18 @@ def _moved_share(clips: torch.Tensor, threshold: float = 2.0) -> torch.Tensor:
 
     In a cue-conflict clip this is how much of the appearance frame the partner's motion moves:
     warping by another clip's dense flow moves only where that clip moved, which may miss the
-    appearance source's object (METHODS.md); the global mode moves the whole frame.
+    appearance source's object (docs/methods.md#cue-conflict); the global mode moves the whole
+    frame.
     """
     change = (clips - clips[:, :, :1]).abs().amax(dim=(1, 2))  # (B, H, W)
     return (change > threshold).float().flatten(1).mean(1)
 
 
 def _functions(gen_net: nn.Module | None) -> dict[str, Callable[..., torch.Tensor]]:
-    fns = dict(iv.INTERVENTIONS)
+    fns: dict[str, Callable[..., torch.Tensor]] = {
+        name: d for name, d in iv.INTERVENTIONS.items() if d.fn is not None
+    }
     if gen_net is not None:
-        from motionprobe.probes.generator import generate
-
         device = next(gen_net.parameters()).device
 
         def generated(x: torch.Tensor, **kwargs) -> torch.Tensor:
@@ -604,23 +523,23 @@ def _evaluate_batch(
         rows = torch.arange(len(x))
         kwargs = dict(v.params)
         mates = None
-        if v.name == "conflict":
+        desc = iv.INTERVENTIONS[v.name]
+        fn = fns[v.name]
+        if desc.needs_partner:
             mates = partners(labels, ids, v.seed)
             rows = torch.nonzero(mates >= 0).flatten()
             if len(rows) == 0:  # no clip of another class in this batch: nothing to pair
                 continue
-            fn = partial(iv.conflict, partner_flow=flows[mates[rows]])
-        elif v.name == "appearance_free":
-            fn = partial(fns[v.name], flow=flows)
-        else:
-            fn = fns[v.name]
+            fn = partial(fn, partner_flow=flows[mates[rows]])
+        elif desc.needs_flow:
+            fn = partial(fn, flow=flows)
         values = [None]
         if v.select is not None:
-            count = t if SELECT_PARAM[v.name] == "index" else t // int(kwargs.get("k", 1))
+            count = t if desc.select_param == "index" else t // int(kwargs.get("k", 1))
             values = candidate_values(count, v.candidates)
         for value in values:
             if value is not None:
-                kwargs[SELECT_PARAM[v.name]] = value
+                kwargs[desc.select_param] = value
             clip = fn(x[rows], generator=g, **kwargs)
             rgb = clip[:, :, :t]
             e = iv.motion_energy(rgb) if rgb.shape[2] > 1 else torch.zeros(len(rgb))
@@ -635,10 +554,18 @@ def _evaluate_batch(
             else:
                 inputs = (rgb,)
             forward.add(inputs)
-        moved = _moved_share(rgb) if v.name == "conflict" else None
+        moved = _moved_share(rgb) if desc.needs_partner else None
         jobs.append((v, rows, values, mates, moved))
-    logits = forward.logits()
+    return _rows(target, batch, jobs, forward.logits()), energy
 
+
+def _rows(target: Target, batch: dict, jobs: list, logits: torch.Tensor) -> list[tuple]:
+    """The table rows of one batch's jobs from their logits (in the order they were queued).
+
+    Each job is ``(variant, clip rows in the batch, candidate values, conflict partners, moved
+    share)``; a selection keeps one candidate per clip, and its rows record which.
+    """
+    ids, clip_index, labels = batch["video_id"], batch["clip_index"], batch["label"]
     out_rows: list[tuple] = []
     pos = 0
     for v, rows, values, mates, moved in jobs:
@@ -658,11 +585,11 @@ def _evaluate_batch(
         base = json.dumps(v.params, sort_keys=True)
         for j, r in enumerate(rows.tolist()):
             params = base
-            if v.select is not None or v.name == "conflict":
+            if v.select is not None or mates is not None:
                 extra = dict(v.params)
                 if v.select is not None:
                     extra.update(select=v.select, chosen=values[int(chosen[j])])
-                if v.name == "conflict":
+                if mates is not None:
                     mate = int(mates[r])
                     extra.update(
                         partner=ids[mate],
@@ -684,4 +611,4 @@ def _evaluate_batch(
                     logit_label[j],
                 )
             )
-    return out_rows, energy
+    return out_rows

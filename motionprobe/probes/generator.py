@@ -33,10 +33,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from motionprobe.data.loaders import make_loader
+from motionprobe.evaluate import modality_of
+from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import atomic_path, provenance, write_csv, write_json
-from motionprobe.probes.interventions import hold, keep_indices, motion_energy
+from motionprobe.models.checkpoint import load_checkpoint
 
 #: Inception endpoints the perceptual loss uses when the classifier has them (early to late).
 INCEPTION_LAYERS = ("Conv3d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c")
@@ -345,6 +349,89 @@ def _check_ks(ks: Sequence[int], t: int) -> tuple[int, ...]:
     return ks
 
 
+def _resume_generator(
+    path: Path, identity: dict, net: nn.Module, opt: torch.optim.Optimizer, device: str
+) -> tuple[int, list[dict]]:
+    """Load ``generator.pt`` if there is one (made for the same classifier and settings).
+
+    Returns:
+        The epochs done and their metrics rows (``0, []`` for a new run).
+    """
+    if not path.is_file():
+        return 0, []
+    state = torch.load(path, map_location=device, weights_only=True)
+    theirs = {key: state.get(key) for key in identity}
+    if theirs != identity:
+        raise ValueError(
+            f"{path} was made with {json.dumps(theirs)}, not {json.dumps(identity)}; use a new out"
+        )
+    net.load_state_dict(state["state_dict"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def _generator_epoch(
+    run: tuple,
+    loader: DataLoader,
+    epoch: int,
+    epochs: int,
+    bad: list,
+    where: str,
+    path: Path,
+    progress: bool,
+) -> dict:
+    """One epoch of generator training; its metrics row (per-k best-of-K and held losses).
+
+    ``run`` is ``(net, optimiser, loss, ks, samples, frames, seed, device)``.
+    """
+    net, opt, loss_fn, ks, samples, frames, seed, device = run
+    net.train()
+    loader.dataset.set_epoch(epoch)
+    loader.sampler.set_epoch(epoch)
+    steps = len(loader)
+    # Phases and noise from (seed, epoch): a resumed epoch draws what it would have drawn.
+    rng = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    # Per k: summed best-of-K loss, summed loss of the held input (the static baseline on the
+    # same clips), clips.
+    sums = {k: [0.0, 0.0, 0] for k in ks}
+    t0 = time.time()
+    bar = tqdm(loader, desc=f"generator {epoch + 1}/{epochs}", disable=not progress)
+    for i, batch in enumerate(bar):
+        bad += batch["bad"]
+        if batch["video"] is None:
+            continue
+        x = batch["video"].to(device)  # batch["label"] is never read: class-agnostic
+        k = ks[(epoch * steps + i) % len(ks)]
+        offset = int(torch.randint(0, max(frames // k, 1), (1,), generator=rng))
+        loss, held_loss = best_of_k_loss(net, loss_fn, x, k, samples, rng, offset)
+        b = x.shape[0]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite generator loss at epoch {epoch + 1}, batch {i + 1} of {where}; "
+                f"the last good state is {path}"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums[k][0] += loss.item() * b
+        sums[k][1] += held_loss.sum().item()
+        sums[k][2] += b
+        if progress:
+            bar.set_postfix(loss=f"{loss.item():.4f}", k=k)
+    bar.close()
+    n = max(sum(c for _, _, c in sums.values()), 1)
+    row = {
+        "epoch": epoch + 1,
+        "loss": sum(s for s, _, _ in sums.values()) / n,
+        "loss_held": sum(h for _, h, _ in sums.values()) / n,
+    }
+    for k, (s, h, c) in sums.items():
+        row[f"loss_k{k}"] = s / c if c else float("nan")
+        row[f"held_k{k}"] = h / c if c else float("nan")
+    row["seconds"] = time.time() - t0
+    return row
+
+
 def train_generator(
     checkpoint: str | Path,
     data: str | Path,
@@ -374,7 +461,7 @@ def train_generator(
     generated and held clips.
 
     Args:
-        checkpoint: Classifier checkpoint (:func:`motionprobe.train.load_checkpoint`).
+        checkpoint: Classifier checkpoint (:func:`motionprobe.models.checkpoint.load_checkpoint`).
         data: Dataset root (Kinetics layout).
         out: Run folder.
         ks: Numbers of kept frames to train for (each ``<=`` the classifier's clip length).
@@ -397,8 +484,6 @@ def train_generator(
     Raises:
         ValueError: ``out`` holds a generator made for another classifier, ``ks`` or width.
     """
-    from motionprobe.train import load_checkpoint, make_loader, modality_of
-
     out = Path(out)
     checkpoint = Path(checkpoint)
     model, ckpt = load_checkpoint(checkpoint, device)
@@ -435,20 +520,9 @@ def train_generator(
         "classifier": str(checkpoint.resolve()),
     }
     path = out / "generator.pt"
-    start, history = 0, []
-    if path.is_file():
-        state = torch.load(path, map_location=device, weights_only=True)
-        theirs = {key: state.get(key) for key in identity}
-        if theirs != identity:
-            raise ValueError(
-                f"{path} was made with {json.dumps(theirs)}, not {json.dumps(identity)}; "
-                "use a new out"
-            )
-        net.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer"])
-        start, history = int(state["epoch"]), list(state["history"])
-        if progress:
-            print(f"resuming {out} after epoch {start}")
+    start, history = _resume_generator(path, identity, net, opt, device)
+    if start and progress:
+        print(f"resuming {out} after epoch {start}")
     params = dict(
         checkpoint=str(checkpoint),
         data=str(data),
@@ -468,52 +542,9 @@ def train_generator(
     )
     write_json(out / "config.json", params | provenance(train_set.records, seed))
 
-    sampler = train_loader.sampler
-    steps = len(train_loader)
     for epoch in range(start, epochs):
-        net.train()
-        train_set.set_epoch(epoch)
-        sampler.set_epoch(epoch)
-        # Phases and noise from (seed, epoch): a resumed epoch draws what it would have drawn.
-        rng = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        # Per k: summed best-of-K loss, summed loss of the held input (the static baseline on the
-        # same clips), clips.
-        sums = {k: [0.0, 0.0, 0] for k in ks}
-        t0 = time.time()
-        bar = tqdm(train_loader, desc=f"generator {epoch + 1}/{epochs}", disable=not progress)
-        for i, batch in enumerate(bar):
-            bad += batch["bad"]
-            if batch["video"] is None:
-                continue
-            x = batch["video"].to(device)  # batch["label"] is never read: class-agnostic
-            k = ks[(epoch * steps + i) % len(ks)]
-            offset = int(torch.randint(0, max(frames // k, 1), (1,), generator=rng))
-            loss, held_loss = best_of_k_loss(net, loss_fn, x, k, samples, rng, offset)
-            b = x.shape[0]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite generator loss at epoch {epoch + 1}, batch {i + 1} of {out}; "
-                    f"the last good state is {path}"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums[k][0] += loss.item() * b
-            sums[k][1] += held_loss.sum().item()
-            sums[k][2] += b
-            if progress:
-                bar.set_postfix(loss=f"{loss.item():.4f}", k=k)
-        bar.close()
-        n = max(sum(c for _, _, c in sums.values()), 1)
-        row = {
-            "epoch": epoch + 1,
-            "loss": sum(s for s, _, _ in sums.values()) / n,
-            "loss_held": sum(h for _, h, _ in sums.values()) / n,
-        }
-        for k, (s, h, c) in sums.items():
-            row[f"loss_k{k}"] = s / c if c else float("nan")
-            row[f"held_k{k}"] = h / c if c else float("nan")
-        row["seconds"] = time.time() - t0
+        run = (net, opt, loss_fn, ks, samples, frames, seed, device)
+        row = _generator_epoch(run, train_loader, epoch, epochs, bad, f"{out}", path, progress)
         history.append(row)
         state = identity | {
             "kind": KIND,
@@ -527,6 +558,11 @@ def train_generator(
         write_csv(out / "metrics.csv", pd.DataFrame(history))
 
     motion = _evaluate(net, loss_fn, model, val_loader, ks, device, seed, progress, bad)
+    return _finish(out, path, motion, history, bad)
+
+
+def _finish(out: Path, path: Path, motion: list[dict], history: list[dict], bad: list) -> dict:
+    """Write the motion evaluation and the bad items; print and return the summary."""
     write_csv(out / "motion.csv", pd.DataFrame(motion))
     rows = {(b.video_id, b.path, b.reason) for b in bad}
     write_csv(

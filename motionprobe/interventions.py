@@ -3,13 +3,15 @@
 Every intervention is ``fn(x, ..., generator=None)``: ``x`` is a float clip in pixel units
 (0..255), parameters are explicit, and the output keeps shape, dtype and device. The one exception
 is :func:`single_frame`, which returns ``(B, C, 1, H, W)`` for 2-D models that take any number of
-frames (its name is in :data:`SHAPE_CHANGING`). Random interventions draw only from the optional
-``torch.Generator`` (a CPU one; results are moved to ``x.device``), so the same generator seed
-gives the same output; each clip of a batch draws its own randomness.
+frames (its descriptor says ``keeps_length=False``). Random interventions draw only from the
+optional ``torch.Generator`` (a CPU one; results are moved to ``x.device``), so the same generator
+seed gives the same output; each clip of a batch draws its own randomness.
 
 Apply them before the model's normalisation: fills (grey, zero, noise) are in pixel units.
 
-Registered in :data:`INTERVENTIONS` (and understood by :func:`parse`):
+Registered in :data:`INTERVENTIONS` as :class:`Intervention` descriptors (random? needs flow, a
+partner or the generator? selectable? fills frames?), from which the engine, the statistics and
+the report derive what they do; :func:`parse` reads specs:
 
 - ``clean``: the input itself.
 - ``freeze``: one frame replicated (Huang et al. 2018); ``single_frame``: that frame alone.
@@ -19,9 +21,11 @@ Registered in :data:`INTERVENTIONS` (and understood by :func:`parse`):
 - ``occlude``: a run of frames replaced by a constant, zero or the last frame before it.
 - ``appearance_free``: noise moved by the clip's flow (Ilic, Pock & Wildes, ECCV 2022).
 - ``inject_motion``: one frame moved by a random class-agnostic camera trajectory.
+- ``conflict``: cue conflict, one frame moved by another clip's flow (the engine pairs clips).
+- ``generate``: frames filled by the trained class-agnostic temporal generator
+  (:mod:`motionprobe.probes.generator`; the engine binds it).
 
-Not registered: :func:`conflict` (cue conflict; it needs another clip's flow, which the engine
-supplies), and the helpers :func:`warp_forward`, :func:`keep_indices` and :func:`motion_energy`.
+Helpers, not interventions: :func:`warp_forward`, :func:`keep_indices`, :func:`motion_energy`.
 Flow follows :mod:`motionprobe.flow`'s convention: the pixel at ``(x, y)`` in frame ``t`` is at
 ``(x + dx, y + dy)`` in frame ``t + 1``.
 """
@@ -30,12 +34,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from motionprobe.transforms import to_frames
+from motionprobe.flow import clip_flow
 from motionprobe.types import TIME_DIM
 
 #: Named frame positions understood by ``index`` parameters (``random`` is drawn per clip).
@@ -496,29 +501,6 @@ def appearance_free(
     return torch.stack(frames, dim=TIME_DIM).to(x.dtype)
 
 
-def clip_flow(x: torch.Tensor, method: str = "farneback") -> torch.Tensor:
-    """Flow of pixel-unit clips ``(B, 3, T, H, W)`` -> ``(B, 2, T-1, H, W)`` in pixels.
-
-    Computed on the CPU with :mod:`motionprobe.flow` (greyscale, that module's sign convention).
-    Identical consecutive frames get exactly zero flow without calling the estimator: a frozen
-    clip's flow is known.
-    """
-    from motionprobe.flow import FlowEstimator, to_grey
-
-    if x.shape[1] not in (1, 3):
-        raise ValueError(f"computing flow needs 1 or 3 channels, got {x.shape[1]}; pass flow")
-    frames = to_frames(x.expand(-1, 3, -1, -1, -1))  # (B, T, H, W, 3) uint8
-    b, t, h, w, _ = frames.shape
-    out = np.zeros((b, 2, t - 1, h, w), dtype=np.float32)
-    estimator = FlowEstimator(method)
-    for i in range(b):
-        grey = to_grey(frames[i])
-        for s in range(t - 1):
-            if not np.array_equal(grey[s], grey[s + 1]):
-                out[i, :, s] = estimator(grey[s], grey[s + 1]).transpose(2, 0, 1)
-    return torch.from_numpy(out).to(x.device)
-
-
 def inject_motion(
     x: torch.Tensor,
     index: int | str = "middle",
@@ -645,24 +627,108 @@ def motion_energy(x: torch.Tensor) -> torch.Tensor:
     return (x[:, :, 1:] - x[:, :, :-1]).abs().float().mean(dim=(1, 2, 3, 4))
 
 
-INTERVENTIONS: dict[str, Callable[..., torch.Tensor]] = {
-    "clean": clean,
-    "freeze": freeze,
-    "single_frame": single_frame,
-    "shuffle": shuffle,
-    "reverse": reverse,
-    "subsample": subsample,
-    "occlude": occlude,
-    "appearance_free": appearance_free,
-    "inject_motion": inject_motion,
-}
+@dataclass(frozen=True)
+class Intervention:
+    """An intervention and what the engine, the statistics and the report need to know of it.
 
-#: Interventions whose output depends on the generator whatever their parameters; ``occlude``
-#: (random start by default) is listed too. Use :func:`is_random` for a given parameter set.
-RANDOM = {"shuffle", "appearance_free", "inject_motion", "occlude"}
+    Calling it calls ``fn``. Register a new one with :func:`register_intervention`; the engine
+    plans, runs and records it from these fields alone, and the statistics and the report read
+    its rows like any other.
 
-#: Interventions whose output does not keep ``T`` (``(B, C, 1, H, W)``).
-SHAPE_CHANGING = {"single_frame"}
+    Attributes:
+        name: The spec name (``name:key=value:...``).
+        fn: ``fn(x, ..., generator=None)`` on pixel-unit clips ``(B, C, T, H, W)``; ``None``
+            when the engine supplies it (``generate`` needs the trained generator).
+        random: Whether the output depends on the generator (then run once per seed).
+        random_when: A parameter value that makes it random (``index="random"``).
+        random_unless: A parameter that makes a random one deterministic when given
+            (``occlude``'s ``start``).
+        needs_flow: Takes ``flow=``, the clip's own flow (computed once per batch).
+        needs_partner: Takes ``partner_flow=``, the flow of a clip of another class in the
+            batch (the cue conflict); its rows record the partner.
+        needs_generator: Needs the trained temporal generator (``generate=PATH``).
+        select_param: The parameter frame selection varies (``index`` or ``offset``); ``None``
+            when ``select=max|oracle`` does not apply.
+        keeps_length: Whether the output keeps ``T`` frames (``single_frame`` returns one).
+        fills: How a k-frame condition fills the clip (``held frames``, ``generator``), for
+            the frames curve; ``None`` when it is not a k-frame condition.
+    """
+
+    name: str
+    fn: Callable[..., torch.Tensor] | None
+    random: bool = False
+    random_when: tuple[str, str] | None = ("index", "random")
+    random_unless: str | None = None
+    needs_flow: bool = False
+    needs_partner: bool = False
+    needs_generator: bool = False
+    select_param: str | None = None
+    keeps_length: bool = True
+    fills: str | None = None
+
+    def __call__(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self.fn is None:
+            raise ValueError(f"{self.name}: has no function of its own (the engine supplies it)")
+        return self.fn(x, *args, **kwargs)
+
+    @property
+    def standalone(self) -> bool:
+        """Callable on a clip alone (no partner, no generator network)."""
+        return self.fn is not None and not self.needs_partner
+
+    def is_random(self, params: dict | None = None) -> bool:
+        """Whether it depends on the generator with these parameters."""
+        params = params or {}
+        if self.random_when is not None and params.get(self.random_when[0]) == self.random_when[1]:
+            return True
+        if self.random_unless is not None and params.get(self.random_unless) is not None:
+            return False
+        return self.random
+
+
+#: Every registered intervention by name (:func:`register_intervention` adds one).
+INTERVENTIONS: dict[str, Intervention] = {}
+
+
+def register_intervention(intervention: Intervention) -> Intervention:
+    """Add an intervention to :data:`INTERVENTIONS` (a name may be registered once)."""
+    if intervention.name in INTERVENTIONS:
+        raise ValueError(f"intervention {intervention.name!r} is already registered")
+    if ":" in intervention.name or "=" in intervention.name:
+        raise ValueError(f"{intervention.name!r}: a name may not contain ':' or '='")
+    INTERVENTIONS[intervention.name] = intervention
+    return intervention
+
+
+def get_intervention(name: str) -> Intervention:
+    """The registered intervention of a name or spec (the part before the first ``:``)."""
+    name = name.split(":")[0]
+    if name not in INTERVENTIONS:
+        raise ValueError(f"unknown intervention {name!r}; choose from {sorted(INTERVENTIONS)}")
+    return INTERVENTIONS[name]
+
+
+for _intervention in (
+    Intervention("clean", clean),
+    Intervention("freeze", freeze, select_param="index", fills="held frames"),
+    Intervention("single_frame", single_frame, select_param="index", keeps_length=False),
+    Intervention("shuffle", shuffle, random=True),
+    Intervention("reverse", reverse),
+    Intervention("subsample", subsample, select_param="offset", fills="held frames"),
+    Intervention("occlude", occlude, random=True, random_unless="start"),
+    Intervention("appearance_free", appearance_free, random=True, needs_flow=True),
+    Intervention("inject_motion", inject_motion, random=True, select_param="index"),
+    Intervention("conflict", conflict, random=True, needs_partner=True),
+    Intervention(
+        "generate",
+        None,
+        random=True,
+        needs_generator=True,
+        select_param="offset",
+        fills="generator",
+    ),
+):
+    register_intervention(_intervention)
 
 
 def is_random(name: str, params: dict | None = None) -> bool:
@@ -677,35 +743,23 @@ def is_random(name: str, params: dict | None = None) -> bool:
     >>> is_random("occlude"), is_random("occlude", {"start": 2})
     (True, False)
     """
-    name = name.split(":")[0]
-    params = params or {}
-    if params.get("index") == "random":
-        return True
-    if name == "occlude":
-        return params.get("start") is None
-    return name in RANDOM
+    return get_intervention(name).is_random(params)
 
 
-def parse(
-    spec: str, extra: dict[str, Callable[..., torch.Tensor]] | None = None
-) -> tuple[str, Callable[..., torch.Tensor], dict]:
+def parse(spec: str) -> tuple[str, Intervention, dict]:
     """Parse ``name`` or ``name:key=value:key=value`` (values int, float or str; nothing evaluated).
 
     Args:
         spec: The specification.
-        extra: Names accepted beside :data:`INTERVENTIONS` (the engine's ``conflict``,
-            ``generate``).
 
     Returns:
-        The label used in result tables (the spec itself), the function and its parameters.
+        The label used in result tables (the spec itself), the intervention and its parameters.
 
     >>> parse("freeze:index=0")[0::2]
     ('freeze:index=0', {'index': 0})
     """
-    known = {**INTERVENTIONS, **(extra or {})}
     name, *pairs = spec.strip().split(":")
-    if name not in known:
-        raise ValueError(f"unknown intervention {name!r}; choose from {sorted(known)}")
+    intervention = get_intervention(name)
     params: dict = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -719,4 +773,4 @@ def parse(
                 continue
         else:
             params[key] = raw
-    return spec.strip(), known[name], params
+    return spec.strip(), intervention, params

@@ -1,0 +1,56 @@
+"""Devices, mixed precision and process groups, shared by training, evaluation and the probes."""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+
+import torch
+
+
+def world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather(items: list) -> list:
+    """Concatenate a list over ranks (every rank gets the whole)."""
+    parts: list = [None] * world_size()
+    torch.distributed.all_gather_object(parts, items)
+    return [x for part in parts for x in part]
+
+
+def autocast(device: str | torch.device, amp: str):
+    if amp == "off":
+        return nullcontext()
+    if amp not in ("bf16", "fp16"):
+        raise ValueError(f"amp must be off, bf16 or fp16, got {amp!r}")
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def setup_distributed(device: str) -> tuple[int, int, str]:
+    """Join the process group when started by torchrun: ``(rank, world, device)``."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1, device
+    dist = torch.distributed
+    cuda = device.startswith("cuda")
+    if cuda:
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), world, device
+
+
+def environment(device: str) -> dict:
+    env = {
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return env

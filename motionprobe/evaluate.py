@@ -1,0 +1,262 @@
+"""Evaluation: accuracy of a model over a loader, and multi-view (clips x crops) testing.
+
+``evaluate_checkpoints`` tests one checkpoint, or the late fusion of two (RGB and flow I3D), the
+way the papers report it: every video seen as evenly spaced clips x crops, its prediction the
+average of its views' logits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from motionprobe.data.loaders import make_loader
+from motionprobe.device import autocast, gather, world_size
+from motionprobe.io import bad_items_frame, write_csv, write_json
+from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.models.layers import fuse
+from motionprobe.types import BadItem
+
+
+def modality_of(model: nn.Module) -> str:
+    """The dataset modality a model's inputs need: ``rgb``, ``flow`` or ``rgb+flow``."""
+    inputs = tuple(getattr(model, "inputs", ("rgb",)))
+    return "rgb+flow" if len(inputs) > 1 else inputs[0]
+
+
+def model_inputs(model: nn.Module, batch: dict, device: str) -> tuple[torch.Tensor, ...] | None:
+    """A collated batch as the model's normalised positional inputs (None if nothing is good)."""
+    key = {"rgb": "video", "flow": "flow"}
+    tensors = [batch[key[name]] for name in getattr(model, "inputs", ("rgb",))]
+    if any(t is None for t in tensors):
+        return None
+    return model.normalize(*(t.to(device) for t in tensors))
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    device: str = "cpu",
+    progress: bool = True,
+    amp: str = "off",
+) -> dict:
+    """Accuracy and mean cross-entropy of ``model`` over ``loader`` (summed over ranks).
+
+    Returns:
+        ``{"loss", "acc", "n", "bad": list[BadItem]}``.
+    """
+    model.eval()
+    loss_sum, correct, n, bad = 0.0, 0, 0, []
+    for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
+        bad += batch["bad"]
+        inputs = model_inputs(model, batch, device)
+        if inputs is None:
+            continue
+        y = batch["label"].to(device)
+        with autocast(device, amp):
+            logits = model(*inputs).float()
+        loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        n += len(y)
+    if world_size() > 1:
+        totals = torch.tensor([loss_sum, correct, n], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(totals)
+        loss_sum, correct, n = totals[0].item(), int(totals[1].item()), int(totals[2].item())
+        bad = gather(bad)
+    return {"loss": loss_sum / max(n, 1), "acc": correct / max(n, 1), "n": n, "bad": bad}
+
+
+@torch.inference_mode()
+def predict_views(
+    model: nn.Module,
+    loader: DataLoader,
+    device: str = "cpu",
+    amp: str = "off",
+    progress: bool = True,
+) -> tuple[pd.DataFrame, np.ndarray, list[BadItem]]:
+    """Logits of every view (clip x crop) a loader yields.
+
+    Returns:
+        A table (``video_id``, ``label``, ``clip_index``, ``crop_index``), float32 logits
+        ``(views, num_classes)`` in the same order, and the bad items.
+    """
+    model.eval()
+    rows, logits, bad = [], [], []
+    for batch in tqdm(loader, desc="views", leave=False, disable=not progress):
+        bad += batch["bad"]
+        inputs = model_inputs(model, batch, device)
+        if inputs is None:
+            continue
+        with autocast(device, amp):
+            logits.append(model(*inputs).float().cpu().numpy())
+        for vid, lab, clip, crop in zip(
+            batch["video_id"],
+            batch["label"].tolist(),
+            batch["clip_index"].tolist(),
+            batch["crop_index"].tolist(),
+            strict=True,
+        ):
+            rows.append((vid, lab, clip, crop))
+    table = pd.DataFrame(rows, columns=["video_id", "label", "clip_index", "crop_index"])
+    width = logits[0].shape[1] if logits else 0
+    return table, (np.concatenate(logits) if logits else np.zeros((0, width), np.float32)), bad
+
+
+def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Whether each row's label is among its ``k`` largest logits: bool ``(N,)``."""
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return (top == labels[:, None]).any(1)
+
+
+def evaluate_checkpoints(
+    checkpoints: list[str | Path],
+    data: str | Path,
+    out: str | Path,
+    split: str = "test",
+    num_clips: int = 10,
+    num_crops: int = 3,
+    batch_size: int = 16,
+    device: str = "cpu",
+    workers: int = 0,
+    label_map: str | None = None,
+    flow_cache: str | None = None,
+    fusion: str = "logits",
+    progress: bool = True,
+) -> dict:
+    """Clip- and video-level accuracy of one checkpoint, or the late fusion of two.
+
+    Every video is seen as ``num_clips`` evenly spaced clips x ``num_crops`` crops along the
+    long side; a view's prediction is its logits, a video's the average of its views' logits.
+    Two checkpoints (e.g. RGB and flow I3D) are fused per view by summing logits (``fusion=
+    "logits"``, as the released two-stream I3D does) or averaging softmax scores
+    (``"softmax"``), on the views both could read.
+
+    Writes to ``out``: ``summary.json`` (clip and video top-1/top-5, counts), ``per_class.csv``
+    (class, videos, video top-1, clip top-1), ``confusion.csv`` (true class x predicted class,
+    videos), ``predictions.csv`` (per video: label, prediction, top-1, top-5) and
+    ``bad_items.csv``.
+
+    Returns:
+        The summary dict.
+    """
+    if not 1 <= len(checkpoints) <= 2:
+        raise ValueError(f"give one checkpoint or two to fuse, got {len(checkpoints)}")
+    out = Path(out)
+    tables, all_logits, bad, classes = [], [], [], None
+    for path in checkpoints:
+        model, ckpt = load_checkpoint(path, device)
+        if classes is not None and list(ckpt["classes"]) != classes:
+            raise ValueError(f"{path}: its classes differ from {checkpoints[0]}'s; cannot fuse")
+        classes = list(ckpt["classes"])
+        cfg = ckpt["config"]
+        loader, _, index_bad = make_loader(
+            data,
+            split,
+            classes,
+            model.preset,
+            frames=int(cfg.get("frames", model.frames)),
+            batch_size=batch_size,
+            train=False,
+            fps=cfg.get("fps"),
+            num_clips=num_clips,
+            short=cfg.get("short", "loop"),
+            label_map=label_map,
+            workers=workers,
+            modality=modality_of(model),
+            flow_cache=flow_cache or cfg.get("flow_cache"),
+            flow_method=cfg.get("flow_method", "tvl1"),
+            num_crops=num_crops,
+        )
+        table, logits, view_bad = predict_views(model, loader, device, progress=progress)
+        tables.append(table)
+        all_logits.append(logits)
+        bad += index_bad + view_bad
+    table, logits = tables[0], all_logits[0]
+    if len(tables) == 2:
+        table, logits = _fuse_views(tables, all_logits, fusion)
+    labels = table["label"].to_numpy()
+    clip_top1 = logits.argmax(1) == labels
+    confusion, per_class, predictions = _video_level(table, logits, classes, clip_top1)
+    summary = {
+        "checkpoints": [str(c) for c in checkpoints],
+        "fusion": fusion if len(checkpoints) == 2 else None,
+        "split": split,
+        "views_per_video": f"{num_clips} clips x {num_crops} crops",
+        "clip_top1": float(clip_top1.mean()) if len(labels) else float("nan"),
+        "clip_top5": float(topk_correct(logits, labels, 5).mean()) if len(labels) else float("nan"),
+        "video_top1": float(predictions["top1"].mean()),
+        "video_top5": float(predictions["top5"].mean()),
+        "views": len(table),
+        "videos": len(predictions),
+        "bad_items": len(bad_items_frame(bad)),
+        "out": str(out),
+    }
+    write_json(out / "summary.json", summary)
+    write_csv(out / "per_class.csv", per_class)
+    write_csv(
+        out / "confusion.csv",
+        pd.DataFrame(confusion, index=classes, columns=classes).rename_axis("true").reset_index(),
+    )
+    write_csv(out / "predictions.csv", predictions)
+    write_csv(out / "bad_items.csv", bad_items_frame(bad))
+    return summary
+
+
+def _video_level(
+    table: pd.DataFrame, logits: np.ndarray, classes: list[str], clip_top1: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Videos predicted by their views' mean logits: the confusion matrix ``(K, K)``, the
+    per-class table and the per-video predictions."""
+    labels = table["label"].to_numpy()
+    videos = table.assign(row=np.arange(len(table))).groupby("video_id", sort=False)
+    video_ids = list(videos.groups)
+    video_logits = np.stack([logits[idx].mean(0) for idx in videos["row"].apply(list)])
+    video_labels = videos["label"].first().to_numpy()
+    pred = video_logits.argmax(1)
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (video_labels, pred), 1)
+    per_class = pd.DataFrame(
+        {
+            "class": classes,
+            "videos": confusion.sum(1),
+            "video_top1": np.diag(confusion) / np.maximum(confusion.sum(1), 1),
+            "clip_top1": [
+                clip_top1[labels == c].mean() if (labels == c).any() else np.nan for c in range(k)
+            ],
+        }
+    )
+    predictions = pd.DataFrame(
+        {
+            "video_id": video_ids,
+            "label": [classes[i] for i in video_labels],
+            "pred": [classes[i] for i in pred],
+            "top1": pred == video_labels,
+            "top5": topk_correct(video_logits, video_labels, 5),
+        }
+    )
+    return confusion, per_class, predictions
+
+
+def _fuse_views(
+    tables: list[pd.DataFrame], logits: list[np.ndarray], fusion: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The views both models could read, with their fused logits ``(views, num_classes)``."""
+    keys = ["video_id", "clip_index", "crop_index"]
+    a = tables[0].reset_index().rename(columns={"index": "ia"})
+    b = tables[1][keys].reset_index().rename(columns={"index": "ib"})
+    both = a.merge(b, on=keys)
+    fused = fuse(
+        torch.from_numpy(logits[0][both["ia"].to_numpy()]),
+        torch.from_numpy(logits[1][both["ib"].to_numpy()]),
+        fusion,
+    )
+    return both.drop(columns=["ia", "ib"]), fused.numpy()
