@@ -21,7 +21,9 @@ from motionprobe.data import (
 )
 from motionprobe.data.synthetic import class_specs, load_cues, synthesize
 from motionprobe.evaluate import evaluate
+from motionprobe.interventions import Intervention, register_intervention
 from motionprobe.models import create_model, list_models, load_weights
+from motionprobe.models.adapter import make_target
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
 from motionprobe.report import write_report
@@ -32,7 +34,7 @@ from motionprobe.stats import (
     share_ci,
     where_predictions_go,
 )
-from motionprobe.studies import make_report
+from motionprobe.studies import Study, make_report, register_study, run_study
 from motionprobe.studies.probe_validity import validate
 from motionprobe.train import TrainConfig, train
 from motionprobe.transforms import Preset, preset, to_model_layout
@@ -46,8 +48,10 @@ __all__ = [
     "INTERVENTIONS",
     "TIME_DIM",
     "DatasetIndex",
+    "Intervention",
     "Preset",
     "Rule",
+    "Study",
     "TrainConfig",
     "VideoDataset",
     "VideoError",
@@ -66,6 +70,7 @@ __all__ = [
     "load_cues",
     "load_index",
     "load_weights",
+    "make_target",
     "load_label_map",
     "make_report",
     "per_class",
@@ -73,9 +78,12 @@ __all__ = [
     "probe",
     "read_clip",
     "read_frames",
+    "register_intervention",
+    "register_study",
     "run_attribution",
     "reverse",
     "run_probe",
+    "run_study",
     "share_ci",
     "shuffle",
     "synthesize",
