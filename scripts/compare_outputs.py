@@ -24,11 +24,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-# Keys whose values are clocks or environment, not results.
+# Keys whose values are clocks or the code's own version, not results: before and after a change
+# are different commits by definition.
 VOLATILE_KEYS = {"seconds", "wall_s", "elapsed", "elapsed_s", "time", "started", "finished"}
+VOLATILE_KEYS |= {"git_commit"}
 VOLATILE_KEY = re.compile(r"(^|_)(seconds|time|minutes|wall|started|finished|date|per_s)($|_)")
-# Durations written into Markdown, e.g. "(3.2 s)" or "4.1 min".
+# Durations written into Markdown, e.g. "(3.2 s)" or "4.1 min", and the commit line.
 DURATION = re.compile(r"\d+(\.\d+)?\s?(s|min|seconds|minutes)\b")
+COMMIT_LINE = re.compile(r"^- \*\*Git commit:\*\*.*\n?", re.MULTILINE)
 SKIP_NAMES = re.compile(r"events\.out\.tfevents|\.lock$|\.log$")
 
 
@@ -110,8 +113,8 @@ def same(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
         jb = _scrub(json.loads(b.read_text()), root_b)
         return None if ja == jb else "json differs"
     if ext in {".md", ".txt"}:
-        ta = DURATION.sub("<t>", _norm(a.read_text(), root_a))
-        tb = DURATION.sub("<t>", _norm(b.read_text(), root_b))
+        ta = COMMIT_LINE.sub("", DURATION.sub("<t>", _norm(a.read_text(), root_a)))
+        tb = COMMIT_LINE.sub("", DURATION.sub("<t>", _norm(b.read_text(), root_b)))
         if ta == tb:
             return None
         la, lb = ta.splitlines(), tb.splitlines()
