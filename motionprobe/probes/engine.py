@@ -491,7 +491,7 @@ def _functions(gen_net: nn.Module | None) -> dict[str, Callable[..., torch.Tenso
             # Interventions run on the CPU beside the decoder; the generator runs where it lives.
             return generate(gen_net, x.to(device), **kwargs).to(x.device)
 
-        fns["generate"] = generated
+        fns |= {name: generated for name, d in iv.INTERVENTIONS.items() if d.needs_generator}
     return fns
 
 
