@@ -88,7 +88,7 @@ def main() -> None:
                     interventions=suite, seeds=[0, 1, 2], device=args.device, progress=False,
                 )  # fmt: skip
                 wall = time.perf_counter() - start
-                clips = summary["clips"]
+                clips = summary.clips
                 print(
                     f"{name} suite ({len(summary['accuracy'])} conditions, {model.clips} model "
                     f"clips): wall {wall:.1f} s, pure forward {model.seconds:.1f} s, "

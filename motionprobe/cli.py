@@ -7,22 +7,24 @@ summary naming what it wrote.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
-from motionprobe.attribution import run_attribution
+from motionprobe.attribution import AttributionConfig, run_attribution
 from motionprobe.data.check import check_dataset
 from motionprobe.data.families import FAMILIES
 from motionprobe.data.synthetic import synthesize
-from motionprobe.evaluate import evaluate_checkpoints
+from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.flow import extract_flow
 from motionprobe.models import create_model, list_models
 from motionprobe.probes import run_probe
-from motionprobe.probes.engine import DEFAULT_SUITE
-from motionprobe.probes.generator import train_generator
+from motionprobe.probes.engine import DEFAULT_SUITE, ProbeConfig
+from motionprobe.probes.generator import GeneratorConfig, train_generator
+from motionprobe.runs import RunConfig
 from motionprobe.studies import STUDIES, make_report, run_study
 from motionprobe.studies.probe_validity import validate
 from motionprobe.train import TrainConfig, train
@@ -36,12 +38,16 @@ def _specs(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def default(fn: Callable, name: str):
-    """The library's default of a parameter, so a command's default is the function's own.
+def default(source: Callable | type[RunConfig], name: str):
+    """The library's default of a parameter, so a command's default is the library's own.
 
+    ``source`` is a run's config class (its field's default) or a function (its parameter's).
     Sequences become the comma-separated text the command line takes.
     """
-    value = inspect.signature(fn).parameters[name].default
+    if isinstance(source, type) and issubclass(source, RunConfig):
+        value = source.default(name)
+    else:
+        value = inspect.signature(source).parameters[name].default
     return ",".join(map(str, value)) if isinstance(value, tuple | list) else value
 
 
@@ -150,9 +156,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         fusion=args.fusion,
     )
     print(
-        f"evaluate: {args.split}: video top-1 {r['video_top1']:.3f}, top-5 {r['video_top5']:.3f} "
-        f"on {r['videos']} videos ({r['views_per_video']}); clip top-1 {r['clip_top1']:.3f}; "
-        f"{r['bad_items']} bad items -> {out}"
+        f"evaluate: {args.split}: video top-1 {r.video_top1:.3f}, top-5 {r.video_top5:.3f} "
+        f"on {r.videos} videos ({r.views_per_video}); clip top-1 {r.clip_top1:.3f}; "
+        f"{r.bad_items} bad items -> {out}"
     )
 
 
@@ -175,12 +181,12 @@ def cmd_probe(args: argparse.Namespace) -> None:
         amp=args.amp,
         forward_batch=args.forward_batch,
     )
-    if "rank" in result:  # a torchrun worker other than rank 0: rank 0 prints the summary
+    if result.rank:  # a torchrun worker other than rank 0: rank 0 prints the summary
         return
-    accs = ", ".join(f"{k} {v:.3f}" for k, v in result["accuracy"].items())
+    accs = ", ".join(f"{k} {v:.3f}" for k, v in result.accuracy.items())
     print(
-        f"probe: {result['clips']} clips ({accs}), {result['bad_items']} bad items "
-        f"-> {Path(result['out']).resolve()}"
+        f"probe: {result.clips} clips ({accs}), {result.bad_items} bad items "
+        f"-> {Path(result.out).resolve()}"
     )
 
 
@@ -198,7 +204,7 @@ def cmd_generator(args: argparse.Namespace) -> None:
         device=args.device,
         seed=args.seed,
     )
-    print(f"generator: -> {Path(result['generator']).resolve()}")
+    print(f"generator: -> {Path(result.generator).resolve()}")
 
 
 def cmd_attribute(args: argparse.Namespace) -> None:
@@ -272,14 +278,17 @@ def _add_check(sub) -> None:
     p.set_defaults(func=cmd_check)
 
 
-def _common(p: argparse.ArgumentParser, fn: Callable) -> None:
+def _common(p: argparse.ArgumentParser, fn: Callable | type[RunConfig]) -> None:
     """Data, batch, device and worker options, with ``fn``'s defaults."""
     p.add_argument("--data", required=True, help="dataset root")
     p.add_argument("--batch-size", type=int, default=default(fn, "batch_size"))
     p.add_argument("--device", default=default(fn, "device"))
-    params = inspect.signature(fn).parameters
+    if isinstance(fn, type) and issubclass(fn, RunConfig):
+        params = {f.name for f in dataclasses.fields(fn)}
+    else:
+        params = set(inspect.signature(fn).parameters)
     if "workers" in params:
-        p.add_argument("--workers", type=int, default=params["workers"].default)
+        p.add_argument("--workers", type=int, default=default(fn, "workers"))
     if "label_map" in params:
         p.add_argument("--label-map", default=None, help="class-order file")
 
@@ -338,7 +347,7 @@ def _add_flow(sub) -> None:
 
 
 def _add_evaluate(sub) -> None:
-    fn = evaluate_checkpoints
+    fn = EvalConfig
     p = sub.add_parser(
         "evaluate", help="clip- and video-level accuracy of a checkpoint, or of two fused"
     )
@@ -366,27 +375,27 @@ def _add_probe(sub) -> None:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default=default(run_probe, "split"))
+    p.add_argument("--split", default=default(ProbeConfig, "split"))
     p.add_argument("--interventions", default=None, help="comma-separated specs, e.g. "
                    "freeze:index=first,shuffle:window=4,subsample:k=2,freeze:select=max,"
                    "conflict:mode=dense (default: the full suite)")  # fmt: skip
-    p.add_argument("--seeds", default=default(run_probe, "seeds"),
+    p.add_argument("--seeds", default=default(ProbeConfig, "seeds"),
                    help="seeds of the random interventions")  # fmt: skip
-    p.add_argument("--num-clips", type=int, default=default(run_probe, "num_clips"))
+    p.add_argument("--num-clips", type=int, default=default(ProbeConfig, "num_clips"))
     p.add_argument("--generator", default=None, help="a trained temporal generator (generator.pt)")
     p.add_argument(
-        "--stream", choices=["both", "rgb", "flow"], default=default(run_probe, "stream")
+        "--stream", choices=["both", "rgb", "flow"], default=default(ProbeConfig, "stream")
     )
     p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
-    p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(run_probe, "amp"))
-    p.add_argument("--forward-batch", type=int, default=default(run_probe, "forward_batch"),
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(ProbeConfig, "amp"))
+    p.add_argument("--forward-batch", type=int, default=default(ProbeConfig, "forward_batch"),
                    help="clips per forward pass")  # fmt: skip
-    _common(p, run_probe)
+    _common(p, ProbeConfig)
     p.set_defaults(func=cmd_probe)
 
 
 def _add_generator(sub) -> None:
-    fn = train_generator
+    fn = GeneratorConfig
     p = sub.add_parser(
         "generator",
         help="train the class-agnostic temporal generator (Huang et al.) without labels",
@@ -402,7 +411,7 @@ def _add_generator(sub) -> None:
 
 
 def _add_attribute(sub) -> None:
-    fn = run_attribution
+    fn = AttributionConfig
     p = sub.add_parser(
         "attribute",
         help="attribute a checkpoint's decisions over time (Captum); profiles, checks, figures",

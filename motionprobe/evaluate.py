@@ -7,6 +7,8 @@ average of its views' logits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from motionprobe.device import autocast, gather, world_size
 from motionprobe.io import bad_items_frame, write_csv, write_json
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.models.layers import fuse
+from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.types import BadItem
 
 
@@ -116,21 +119,78 @@ def topk_correct(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return (top == labels[:, None]).any(1)
 
 
+@register_run("evaluation")
+@dataclass(frozen=True)
+class EvalConfig(RunConfig):
+    """Every parameter of a multi-view evaluation (:func:`evaluate_checkpoints`).
+
+    Attributes:
+        checkpoints: One checkpoint, or two to fuse (e.g. RGB and flow I3D).
+        data: Dataset root.
+        out: Output folder.
+        split: Split to test.
+        num_clips: Evenly spaced clips per video.
+        num_crops: Crops per clip along the long side.
+        batch_size: Views per batch.
+        device: Torch device.
+        workers: DataLoader workers.
+        label_map: Class-order file of the dataset.
+        flow_cache: A flow cache over ``data`` (default: the one each checkpoint trained with).
+        fusion: ``logits`` (sum) or ``softmax`` (mean of scores) for two checkpoints.
+    """
+
+    checkpoints: Sequence[str | Path]
+    data: str | Path
+    out: str | Path
+    split: str = "test"
+    num_clips: int = 10
+    num_crops: int = 3
+    batch_size: int = 16
+    device: str = "cpu"
+    workers: int = 0
+    label_map: str | None = None
+    flow_cache: str | None = None
+    fusion: str = "logits"
+
+
+@dataclass
+class EvalResult(RunResult):
+    """What an evaluation returns (also written to ``summary.json``).
+
+    Attributes:
+        checkpoints: The checkpoints evaluated.
+        fusion: The fusion of two checkpoints (None for one).
+        split: The split.
+        views_per_video: ``"N clips x M crops"``.
+        clip_top1, clip_top5: Accuracy of single views.
+        video_top1, video_top5: Accuracy of videos (their views' mean logits).
+        views, videos: Counts.
+        bad_items: Items skipped.
+        out: The output folder.
+    """
+
+    checkpoints: list[str]
+    fusion: str | None
+    split: str
+    views_per_video: str
+    clip_top1: float
+    clip_top5: float
+    video_top1: float
+    video_top5: float
+    views: int
+    videos: int
+    bad_items: int
+    out: str
+
+
 def evaluate_checkpoints(
-    checkpoints: list[str | Path],
-    data: str | Path,
-    out: str | Path,
-    split: str = "test",
-    num_clips: int = 10,
-    num_crops: int = 3,
-    batch_size: int = 16,
-    device: str = "cpu",
-    workers: int = 0,
-    label_map: str | None = None,
-    flow_cache: str | None = None,
-    fusion: str = "logits",
+    checkpoints: Sequence[str | Path] | EvalConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
     progress: bool = True,
-) -> dict:
+    **options,
+) -> EvalResult:
     """Clip- and video-level accuracy of one checkpoint, or the late fusion of two.
 
     Every video is seen as ``num_clips`` evenly spaced clips x ``num_crops`` crops along the
@@ -141,41 +201,51 @@ def evaluate_checkpoints(
 
     Writes to ``out``: ``summary.json`` (clip and video top-1/top-5, counts), ``per_class.csv``
     (class, videos, video top-1, clip top-1), ``confusion.csv`` (true class x predicted class,
-    videos), ``predictions.csv`` (per video: label, prediction, top-1, top-5) and
-    ``bad_items.csv``.
+    videos), ``predictions.csv`` (per video: label, prediction, top-1, top-5),
+    ``bad_items.csv`` and ``config.json``.
+
+    Args:
+        checkpoints: One or two checkpoints, or a whole :class:`EvalConfig` (then ``options``
+            override its fields).
+        data: Dataset root.
+        out: Output folder.
+        progress: Show progress bars.
+        **options: Any other field of :class:`EvalConfig`, with its defaults.
 
     Returns:
-        The summary dict.
+        The summary.
     """
+    cfg = EvalConfig.of(checkpoints, data, out, **options)
+    checkpoints, split, fusion = list(cfg.checkpoints), cfg.split, cfg.fusion
     if not 1 <= len(checkpoints) <= 2:
         raise ValueError(f"give one checkpoint or two to fuse, got {len(checkpoints)}")
-    out = Path(out)
+    out = Path(cfg.out)
     tables, all_logits, bad, classes = [], [], [], None
     for path in checkpoints:
-        model, ckpt = load_checkpoint(path, device)
+        model, ckpt = load_checkpoint(path, cfg.device)
         if classes is not None and list(ckpt["classes"]) != classes:
             raise ValueError(f"{path}: its classes differ from {checkpoints[0]}'s; cannot fuse")
         classes = list(ckpt["classes"])
-        cfg = ckpt["config"]
+        trained = ckpt["config"]
         loader, _, index_bad = make_loader(
-            data,
+            cfg.data,
             split,
             classes,
             model.preset,
-            frames=int(cfg.get("frames", model.frames)),
-            batch_size=batch_size,
+            frames=int(trained.get("frames", model.frames)),
+            batch_size=cfg.batch_size,
             train=False,
-            fps=cfg.get("fps"),
-            num_clips=num_clips,
-            short=cfg.get("short", "loop"),
-            label_map=label_map,
-            workers=workers,
+            fps=trained.get("fps"),
+            num_clips=cfg.num_clips,
+            short=trained.get("short", "loop"),
+            label_map=cfg.label_map,
+            workers=cfg.workers,
             modality=modality_of(model),
-            flow_cache=flow_cache or cfg.get("flow_cache"),
-            flow_method=cfg.get("flow_method", "tvl1"),
-            num_crops=num_crops,
+            flow_cache=cfg.flow_cache or trained.get("flow_cache"),
+            flow_method=trained.get("flow_method", "tvl1"),
+            num_crops=cfg.num_crops,
         )
-        table, logits, view_bad = predict_views(model, loader, device, progress=progress)
+        table, logits, view_bad = predict_views(model, loader, cfg.device, progress=progress)
         tables.append(table)
         all_logits.append(logits)
         bad += index_bad + view_bad
@@ -185,21 +255,23 @@ def evaluate_checkpoints(
     labels = table["label"].to_numpy()
     clip_top1 = logits.argmax(1) == labels
     confusion, per_class, predictions = _video_level(table, logits, classes, clip_top1)
-    summary = {
-        "checkpoints": [str(c) for c in checkpoints],
-        "fusion": fusion if len(checkpoints) == 2 else None,
-        "split": split,
-        "views_per_video": f"{num_clips} clips x {num_crops} crops",
-        "clip_top1": float(clip_top1.mean()) if len(labels) else float("nan"),
-        "clip_top5": float(topk_correct(logits, labels, 5).mean()) if len(labels) else float("nan"),
-        "video_top1": float(predictions["top1"].mean()),
-        "video_top5": float(predictions["top5"].mean()),
-        "views": len(table),
-        "videos": len(predictions),
-        "bad_items": len(bad_items_frame(bad)),
-        "out": str(out),
-    }
-    write_json(out / "summary.json", summary)
+    summary = EvalResult(
+        checkpoints=[str(c) for c in checkpoints],
+        fusion=fusion if len(checkpoints) == 2 else None,
+        split=split,
+        views_per_video=f"{cfg.num_clips} clips x {cfg.num_crops} crops",
+        clip_top1=float(clip_top1.mean()) if len(labels) else float("nan"),
+        clip_top5=float(topk_correct(logits, labels, 5).mean()) if len(labels) else float("nan"),
+        video_top1=float(predictions["top1"].mean()),
+        video_top5=float(predictions["top5"].mean()),
+        views=len(table),
+        videos=len(predictions),
+        bad_items=len(bad_items_frame(bad)),
+        out=str(out),
+    )
+    resolved = cfg.resolved(checkpoints=[str(Path(c).resolve()) for c in checkpoints])
+    write_json(out / "config.json", {"run": EvalConfig.kind, **resolved.to_dict()})
+    write_json(out / "summary.json", summary.to_dict())
     write_csv(out / "per_class.csv", per_class)
     write_csv(
         out / "confusion.csv",

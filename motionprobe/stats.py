@@ -12,6 +12,7 @@ correctness is first averaged over its seeds, so every clip weighs the same what
 from __future__ import annotations
 
 import functools
+import json
 import zlib
 from collections.abc import Mapping, Sequence
 from itertools import product
@@ -454,6 +455,37 @@ def where_predictions_go(predictions: pd.DataFrame) -> pd.DataFrame:
     return mass[["intervention", "label", "pred", "share", "clips"]].reset_index(drop=True)
 
 
+def param_columns(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``predictions`` with the intervention's ``name`` and each parameter as a column.
+
+    Each key of the rows' ``params`` JSON (the spec's own, and ``select``, ``chosen``,
+    ``partner``... as the run recorded them) becomes a ``param_<key>`` column, missing where a
+    row has no such parameter; a key whose values mix types is kept as text.
+
+    >>> t = pd.DataFrame({"intervention": ["clean", "subsample:k=2"], "params": ["{}", '{"k": 2}']})
+    >>> list(param_columns(t)["name"]), param_columns(t)["param_k"].tolist()
+    (['clean', 'subsample'], [<NA>, 2])
+    """
+    if "name" in predictions.columns:  # already expanded
+        return predictions
+    parsed = {text: json.loads(text) for text in predictions["params"].astype(str).unique()}
+    rows = predictions["params"].astype(str).map(parsed)
+    out = predictions.assign(name=predictions["intervention"].astype(str).str.split(":").str[0])
+    for key in sorted({k for p in parsed.values() for k in p}):
+        values = pd.Series([p.get(key) for p in rows], index=rows.index, dtype=object)
+        kinds = {type(v) for v in values if v is not None}
+        if kinds == {bool}:
+            values = values.astype("boolean")
+        elif kinds == {int}:
+            values = values.astype("Int64")
+        elif kinds and kinds <= {int, float}:
+            values = values.astype(float)
+        elif len(kinds) > 1:
+            values = values.map(lambda v: None if v is None else str(v))
+        out[f"param_{key}"] = values
+    return out
+
+
 def conflict_pairs(predictions: pd.DataFrame, prefix: str = "conflict") -> pd.DataFrame:
     """One row per cue-conflict prediction: which cue it followed.
 
@@ -466,14 +498,11 @@ def conflict_pairs(predictions: pd.DataFrame, prefix: str = "conflict") -> pd.Da
         partner's, ``other`` otherwise; ``moved`` the share of the appearance frame's pixels the
         partner's motion moves (NaN when not recorded).
     """
-    import json
-
-    df = predictions[predictions["intervention"].astype(str).str.split(":").str[0] == prefix]
+    df = param_columns(predictions).query("name == @prefix")
     cols = ["intervention", "class", "partner", "appearance", "motion", "other", "moved"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    params = df["params"].map(json.loads)
-    mate = params.map(lambda p: p.get("partner_label")).astype(str).to_numpy(dtype=object)
+    mate = df["param_partner_label"].astype(str).to_numpy(dtype=object)
     out = pd.DataFrame(
         {
             "intervention": df["intervention"].astype(str).to_numpy(),
@@ -481,7 +510,7 @@ def conflict_pairs(predictions: pd.DataFrame, prefix: str = "conflict") -> pd.Da
             "partner": mate,
             "appearance": (df["pred"] == df["label"]).to_numpy(float),
             "motion": (df["pred"].astype(str).to_numpy() == mate).astype(float),
-            "moved": params.map(lambda p: p.get("moved", np.nan)).to_numpy(float),
+            "moved": df.get("param_moved", pd.Series(np.nan, df.index)).to_numpy(float),
         }
     )
     out["other"] = 1.0 - out["appearance"] - out["motion"]

@@ -9,6 +9,10 @@ are not results: the root path itself (each tree names its own), wall times, tim
 the SVG ids matplotlib draws at random. Tables (CSV, Parquet) and checkpoints must be equal
 exactly, JSON equal after dropping timing keys, PNG equal pixel for pixel, videos frame for
 frame. Prints one line per difference and exits 1 if there is any.
+
+What the change only *adds* is listed apart and is not a difference: files only in AFTER,
+columns appended to a table whose own columns are unchanged, keys added to a JSON object whose
+other keys are unchanged (new outputs such as a run's typed config or parsed parameters).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ VOLATILE_KEY = re.compile(r"(^|_)(seconds|time|minutes|wall|started|finished|dat
 # Durations written into Markdown, e.g. "(3.2 s)" or "4.1 min", and the commit line.
 DURATION = re.compile(r"\d+(\.\d+)?\s?(s|min|seconds|minutes)\b")
 COMMIT_LINE = re.compile(r"^- \*\*Git commit:\*\*.*\n?", re.MULTILINE)
+#: What AFTER adds without changing anything BEFORE had (filled by :func:`same`).
+ADDED: list[str] = []
 SKIP_NAMES = re.compile(r"events\.out\.tfevents|\.lock$|\.log$")
 
 
@@ -96,22 +102,40 @@ def _svg(path: Path, root: Path) -> str:
     return re.sub(r"[0-9a-f]{10,}", lambda m: ids.get(m.group(0), "<hash>"), text)
 
 
+def _same_table(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
+    fa, fb = _frame(a, root_a), _frame(b, root_b)
+    added = list(fb.columns[len(fa.columns) :])
+    if list(fb.columns[: len(fa.columns)]) == list(fa.columns) and added:
+        ADDED.append(f"{b.relative_to(root_b)}: columns {added}")
+        fb = fb[list(fa.columns)]
+    if list(fa.columns) != list(fb.columns) or fa.shape != fb.shape:
+        return f"shape/columns {fa.shape} vs {fb.shape}"
+    if not fa.equals(fb):
+        num = fa.select_dtypes("number")
+        diff = (num - fb[num.columns]).abs().max().max() if len(num.columns) else float("nan")
+        return f"values differ (max numeric |diff| {diff:.3g})"
+    return None
+
+
+def _same_json(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
+    ja = _scrub(json.loads(a.read_text()), root_a)
+    jb = _scrub(json.loads(b.read_text()), root_b)
+    if isinstance(ja, dict) and isinstance(jb, dict) and ja.keys() < jb.keys():
+        ADDED.append(f"{b.relative_to(root_b)}: keys {sorted(jb.keys() - ja.keys())}")
+        jb = {k: jb[k] for k in ja}
+    if ja == jb:
+        return None
+    changed = sorted(k for k in ja if ja.get(k) != jb.get(k)) if isinstance(ja, dict) else []
+    return f"json differs {changed[:8]}" if changed else "json differs"
+
+
 def same(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
     """None when the two files hold the same result, else why they differ."""
     ext = a.suffix
     if ext in {".csv", ".parquet"}:
-        fa, fb = _frame(a, root_a), _frame(b, root_b)
-        if list(fa.columns) != list(fb.columns) or fa.shape != fb.shape:
-            return f"shape/columns {fa.shape} vs {fb.shape}"
-        if not fa.equals(fb):
-            num = fa.select_dtypes("number")
-            diff = (num - fb[num.columns]).abs().max().max() if len(num.columns) else float("nan")
-            return f"values differ (max numeric |diff| {diff:.3g})"
-        return None
+        return _same_table(a, b, root_a, root_b)
     if ext == ".json":
-        ja = _scrub(json.loads(a.read_text()), root_a)
-        jb = _scrub(json.loads(b.read_text()), root_b)
-        return None if ja == jb else "json differs"
+        return _same_json(a, b, root_a, root_b)
     if ext in {".md", ".txt"}:
         ta = COMMIT_LINE.sub("", DURATION.sub("<t>", _norm(a.read_text(), root_a)))
         tb = COMMIT_LINE.sub("", DURATION.sub("<t>", _norm(b.read_text(), root_b)))
@@ -157,15 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         fa, fb = ({p for p in f if p.parts[0] in args.only} for f in (fa, fb))
     problems = [f"only in before: {p}" for p in sorted(fa - fb)]
-    problems += [f"only in after: {p}" for p in sorted(fb - fa)]
+    ADDED.extend(f"only in after: {p}" for p in sorted(fb - fa))
     shared = sorted(fa & fb)
     for rel in shared:
         why = same(args.before / rel, args.after / rel, args.before, args.after)
         if why:
             problems.append(f"{rel}: {why}")
+    for line in ADDED:
+        print(f"added: {line}")
     for line in problems:
         print(line)
-    print(f"{len(shared)} shared files compared, {len(problems)} differences")
+    print(
+        f"{len(shared)} shared files compared, {len(problems)} differences, {len(ADDED)} additions"
+    )
     return 1 if problems else 0
 
 

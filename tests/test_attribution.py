@@ -418,7 +418,7 @@ def test_run_attribution_end_to_end(synth, tmp_path):
     out = tmp_path / "out"
     options = dict(clips_per_class=2, steps=16, progress=False)
     result = run_attribution(ckpt, root, out, method="integrated_gradients", **options)
-    assert result["clips"] == 8 and result["bad"] == 0 and str(out) in result["summary"]
+    assert result.clips == 8 and result.bad == 0 and str(out) in result.summary
     clips = pd.read_csv(out / "clips.csv")
     assert len(clips) == 8 and set(clips["label"]) == set(classes)
     assert ((clips["entropy"] > 0) & (clips["entropy"] <= 1)).all()
@@ -458,7 +458,7 @@ def test_run_attribution_two_stream_reports_flow_share(synth, tmp_path):
     out = tmp_path / "out"
     options = dict(clips_per_class=1, sanity_clips=1, video_format=None, progress=False, steps=8)
     result = run_attribution(ckpt, root, out, method="saliency", **options)
-    assert result["clips"] == 4
+    assert result.clips == 4
     clips = pd.read_csv(out / "clips.csv")
     assert clips["flow_share"].between(0, 1).all() and clips["completeness"].isna().all()
     cp = pd.read_csv(out / "class_profiles.csv")

@@ -81,7 +81,7 @@ def test_a_new_intervention_runs_in_engine_stats_and_report(registered, data, tm
         progress=False,
     )
     # Motion and colour survive a bounce, so the rule model keeps every clip.
-    assert summary["accuracy"]["bounce"] == 1.0 and summary["accuracy"]["clean"] == 1.0
+    assert summary.accuracy["bounce"] == 1.0 and summary.accuracy["clean"] == 1.0
     preds = pd.read_parquet(out / "predictions.parquet")
     clean = preds[preds["intervention"] == "clean"]
     bounced = preds[preds["intervention"] == "bounce"]

@@ -173,7 +173,7 @@ def test_train_generator_end_to_end_and_resume(classifier, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
     path = out / "generator.pt"
-    assert result["generator"] == str(path) and result["out"] == str(out)
+    assert result.generator == str(path) and result.out == str(out)
     state = torch.load(path, weights_only=True)
     assert {"state_dict", "config", "ks", "layers", "classifier", "epoch", "optimizer"} <= set(
         state
@@ -186,7 +186,7 @@ def test_train_generator_end_to_end_and_resume(classifier, tmp_path, capsys):
     assert list(metrics["epoch"]) == [1, 2]
     assert {"loss", "loss_held", "loss_k1", "loss_k4"} <= set(metrics.columns)
     assert np.isfinite(metrics[["loss", "loss_held"]].to_numpy()).all()
-    assert result["loss"] == pytest.approx(metrics["loss"].iloc[-1])
+    assert result.loss == pytest.approx(metrics["loss"].iloc[-1])
 
     motion = pd.read_csv(out / "motion.csv")
     assert list(motion.columns[:5]) == ["k", "real", "generated", "held", "ratio"]
@@ -196,13 +196,13 @@ def test_train_generator_end_to_end_and_resume(classifier, tmp_path, capsys):
     assert k1["held"] == 0.0  # one kept frame held: a frozen clip
     assert k1["generated"] > 0.1 * k1["real"]  # the noise input keeps the output moving
     assert k1["ratio"] == pytest.approx(k1["generated"] / k1["real"])
-    assert result["motion"][0]["k"] == 1
+    assert result.motion[0]["k"] == 1
 
     # Re-running the finished run trains nothing: generator.pt is not rewritten.
     stamp = path.stat().st_mtime_ns
     again = train_generator(checkpoint, data, out, **kwargs)
     assert path.stat().st_mtime_ns == stamp
-    assert again["loss"] == result["loss"]
+    assert again.loss == result.loss
     pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), metrics)
     # The same folder with another generator is refused, not overwritten.
     with pytest.raises(ValueError, match="use a new out"):

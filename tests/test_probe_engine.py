@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from motionprobe import interventions, video
 from motionprobe.data.synthetic import synthesize
 from motionprobe.probes import engine, run_probe
 from motionprobe.probes.selection import candidate_values, select
+from motionprobe.runs import read_run
 from motionprobe.transforms import preset
 
 CLASSES = ["move_right", "red_object", "still"]  # logit order of the rule-based model
@@ -56,7 +58,7 @@ def probe(data, out, **kwargs):
 @pytest.mark.slow
 def test_rule_model_gets_its_known_verdicts_from_the_default_suite(data, tmp_path):
     summary = probe(data, tmp_path / "run", seeds=[0, 1], batch_size=6)
-    assert summary["accuracy"]["clean"] == 1.0
+    assert summary.accuracy["clean"] == 1.0
     tax = pd.read_csv(tmp_path / "run" / "taxonomy.csv").set_index("class")
     assert tax.loc["red_object", "verdict"] == "single_frame"
     assert tax.loc["move_right", "verdict"] == "bag_of_frames"  # the model ignores order
@@ -96,8 +98,8 @@ def test_each_clip_is_decoded_once_for_the_whole_suite(data, tmp_path, monkeypat
     monkeypatch.setattr(video, "read_clip", counting)
     specs = [*engine.DEFAULT_SUITE, "subsample:k=4", "occlude", "appearance_free"]
     summary = probe(data, tmp_path / "run", interventions=specs, seeds=[0, 1, 2])
-    assert summary["clips"] == len(CLASSES) * 6
-    assert len(calls) == summary["clips"] and len(set(calls)) == len(calls)
+    assert summary.clips == len(CLASSES) * 6
+    assert len(calls) == summary.clips and len(set(calls)) == len(calls)
 
 
 def test_conflict_partners_are_of_another_class_and_recorded(data, tmp_path):
@@ -310,4 +312,31 @@ def test_generated_clips_with_frame_selection(data, tmp_path):
     assert chosen.map(lambda p: json.loads(p)["chosen"]).isin(range(16)).all()
     energy = pd.read_csv(tmp_path / "run" / "motion_energy.csv").set_index("intervention")
     assert energy.loc["generate:k=1:select=max:candidates=4", "motion_energy"] > 0
-    assert summary["accuracy"]["generate:k=16"] == summary["accuracy"]["clean"]
+    assert summary.accuracy["generate:k=16"] == summary.accuracy["clean"]
+
+
+def test_parameters_are_columns_and_the_config_reads_back_typed(data, tmp_path):
+    specs = ["subsample:k=2", "freeze:select=max", "conflict"]
+    summary = probe(data, tmp_path / "run", interventions=specs, batch_size=6)
+    pred = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert set(pred["name"]) == {"clean", "subsample", "freeze", "conflict"}
+    sub = pred[pred["intervention"] == "subsample:k=2"]
+    assert (sub["param_k"] == 2).all() and pred.loc[pred["name"] == "clean", "param_k"].isna().all()
+    selected = pred[pred["intervention"] == "freeze:select=max"]
+    assert (selected["param_select"] == "max").all() and selected["param_chosen"].notna().all()
+    # The columns say what the JSON says, row by row.
+    conflict = pred[pred["name"] == "conflict"]
+    recorded = conflict["params"].map(lambda p: json.loads(p)["partner_label"])
+    assert (conflict["param_partner_label"] == recorded).all()
+    assert (conflict["param_partner_label"] != conflict["label"]).all()
+
+    run = read_run(summary.out)
+    config = run.typed()
+    assert run.kind == "probe" and isinstance(config, engine.ProbeConfig)
+    assert list(config.interventions) == ["clean", *specs]
+    assert config.classes == CLASSES and config.frames == 16 and config.batch_size == 6
+    assert config.checkpoint == "RuleModel" and config.data == str(data.resolve())
+    # The config is a whole call: run again from it into another folder, same predictions.
+    rerun = replace(config, checkpoint=RuleModel(), out=tmp_path / "again")
+    again = run_probe(rerun, progress=False)
+    assert again.accuracy == summary.accuracy

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import inspect
+import json
 from collections import defaultdict
 from pathlib import Path
 
 from motionprobe import cli
+from motionprobe.runs import RUNS, RunConfig
 
 PACKAGE = Path(__file__).resolve().parents[1] / "motionprobe"
 MAX_MODULE_LINES = 800
@@ -154,8 +157,23 @@ def test_functions_are_at_most_80_lines():
     assert set(LONG_FUNCTIONS) <= set(lengths), "an allowed exception no longer exists"
 
 
+def _library_defaults(source) -> dict:
+    """``{parameter: default}`` of a run config class or a function (required ones left out)."""
+    if isinstance(source, type) and issubclass(source, RunConfig):
+        return {
+            f.name: f.default
+            for f in dataclasses.fields(source)
+            if f.default is not dataclasses.MISSING
+        }
+    return {
+        name: p.default
+        for name, p in inspect.signature(source).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
 def test_command_defaults_are_the_library_defaults():
-    """Every option a command shares with the function it calls has the function's default."""
+    """Every option a command shares with the run it calls has the library's default."""
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     calls = {
@@ -163,23 +181,37 @@ def test_command_defaults_are_the_library_defaults():
         "validate": cli.validate,
         "check": cli.check_dataset,
         "flow": cli.extract_flow,
-        "evaluate": cli.evaluate_checkpoints,
-        "probe": cli.run_probe,
-        "generator": cli.train_generator,
-        "attribute": cli.run_attribution,
+        "evaluate": cli.EvalConfig,
+        "probe": cli.ProbeConfig,
+        "generator": cli.GeneratorConfig,
+        "attribute": cli.AttributionConfig,
     }
     renamed = {"clips": "num_clips", "crops": "num_crops", "video": "video_format"}
     compared = 0
-    for command, fn in calls.items():
-        params = inspect.signature(fn).parameters
+    for command, source in calls.items():
+        defaults = _library_defaults(source)
         for action in commands.choices[command]._actions:
             name = renamed.get(action.dest, action.dest)
-            if name not in params or action.required or params[name].default is inspect._empty:
+            if name not in defaults or action.required:
                 continue
-            lib = params[name].default
+            lib = defaults[name]
             lib = ",".join(map(str, lib)) if isinstance(lib, tuple | list) else lib
             if action.default in ("", None) and lib is None:
                 continue
             assert action.default == lib, f"motionprobe {command} --{action.dest}"
             compared += 1
     assert compared >= 30
+
+
+def test_run_configs_round_trip_through_config_json():
+    """Every registered run config survives ``to_dict`` -> JSON -> ``from_dict``."""
+    assert {"probe", "bias", "attribution", "generator", "evaluation"} <= set(RUNS)
+    for cls in RUNS.values():
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        config = cls(**{name: f"/tmp/{name}" for name in required})
+        back = cls.from_dict(json.loads(json.dumps(config.to_dict())))
+        assert back.to_dict() == config.to_dict(), cls.kind

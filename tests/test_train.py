@@ -17,8 +17,9 @@ import torch
 from motionprobe.cli import main
 from motionprobe.data.loaders import EpochSampler
 from motionprobe.data.synthetic import synthesize
-from motionprobe.evaluate import evaluate_checkpoints
+from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.recipes import RECIPES
+from motionprobe.runs import read_run
 from motionprobe.train import TrainConfig, train
 
 # The package re-exports the function train, which shadows the module's name on the package.
@@ -158,10 +159,13 @@ def test_multi_view_evaluation_and_two_checkpoint_fusion(data, tmp_path):
     a = train(config(data, tmp_path / "a", epochs=1), progress=False)["checkpoint"]
     b = train(config(data, tmp_path / "b", epochs=1, model="i3d_rgb_tiny"), progress=False)
     one = evaluate_checkpoints([a], data, tmp_path / "e1", num_clips=2, num_crops=3, progress=False)
-    assert one["videos"] == 8 and one["views"] == 8 * 2 * 3
-    assert one["video_top5"] == 1.0  # 4 classes: the label is always in the top 5
+    assert one.videos == 8 and one.views == 8 * 2 * 3
+    assert one.video_top5 == 1.0  # 4 classes: the label is always in the top 5
     predictions = pd.read_csv(tmp_path / "e1" / "predictions.csv")
-    assert predictions["top1"].mean() == pytest.approx(one["video_top1"])
+    assert predictions["top1"].mean() == pytest.approx(one.video_top1)
+    written = read_run(tmp_path / "e1")
+    assert written.kind == "evaluation" and isinstance(written.typed(), EvalConfig)
+    assert written.typed().num_clips == 2 and written.json("summary.json") == one.to_dict()
     confusion = pd.read_csv(tmp_path / "e1" / "confusion.csv").set_index("true")
     assert confusion.to_numpy().sum() == 8 and list(confusion.columns) == sorted(CLASSES)
     per_class = pd.read_csv(tmp_path / "e1" / "per_class.csv")
@@ -169,7 +173,7 @@ def test_multi_view_evaluation_and_two_checkpoint_fusion(data, tmp_path):
     both = evaluate_checkpoints(
         [a, b["checkpoint"]], data, tmp_path / "e2", num_clips=2, num_crops=1, progress=False
     )
-    assert both["fusion"] == "logits" and both["views"] == 16
+    assert both.fusion == "logits" and both.views == 16
 
 
 @pytest.mark.slow

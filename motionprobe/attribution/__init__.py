@@ -69,7 +69,12 @@ from motionprobe.attribution.methods import (
     removal_baseline,
     row_bytes,
 )
-from motionprobe.attribution.run import run_attribution, write_heatmap_video
+from motionprobe.attribution.run import (
+    AttributionConfig,
+    AttributionResult,
+    run_attribution,
+    write_heatmap_video,
+)
 from motionprobe.attribution.sanity import randomisation_test, randomise_parameters
 from motionprobe.plots.attribution import heatmap, normalise_heat, overlay_frames
 
@@ -99,6 +104,8 @@ __all__ = [
     "randomise_parameters",
     "removal_baseline",
     "row_bytes",
+    "AttributionConfig",
+    "AttributionResult",
     "run_attribution",
     "selective_relevance",
     "stream_share",

@@ -3,7 +3,7 @@ measured, sanity-checked, drawn and written to a results folder (:func:`run_attr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from motionprobe.plots import (
     stream_share_plot,
     temporal_profile_plot,
 )
+from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.transforms import to_frames
 from motionprobe.video import write_video
 
@@ -52,28 +53,74 @@ from motionprobe.video import write_video
 PROFILE_COLUMNS = ["video_id", "label", "stream", "frame", "share"]
 
 
+@register_run("attribution")
 @dataclass(frozen=True)
-class _Params:
-    """The arguments of one :func:`run_attribution` call but ``out`` (see there)."""
+class AttributionConfig(RunConfig):
+    """Every parameter of an attribution run (:func:`run_attribution`).
+
+    Attributes:
+        checkpoint: A checkpoint of :func:`motionprobe.train.train`.
+        data: Dataset root.
+        out: Output folder (created; files are replaced atomically).
+        split: Split to read.
+        method: As :func:`motionprobe.attribution.attribute`.
+        clips_per_class: Videos per class.
+        target: ``label`` (explain the true class) or ``pred`` (the predicted one).
+        device: Torch device.
+        batch_size: Clips decoded and attributed together.
+        label_map: Class-order file of the dataset.
+        flow_cache: A flow cache made over ``data`` (default: flow computed on the fly).
+        sanity_clips: Clips for the randomisation test (and IG completeness if not the method).
+        examples: Classes that get a montage and an animation.
+        video_format: ``gif``, ``mp4`` or None (no animations).
+        save_maps: Also write the full maps.
+        sigma: Selective relevance threshold.
+        seed: Seed of the random methods and the randomisation test.
+        options: The method's own options, passed to :func:`motionprobe.attribution.attribute`
+            (``steps``, ``layer``, ``remove``, ...).
+    """
 
     checkpoint: str | Path
     data: str | Path
-    split: str
+    out: str | Path
+    split: str = "test"
+    method: str = "integrated_gradients"
+    clips_per_class: int = 4
+    target: str = "label"
+    device: str = "cpu"
+    batch_size: int = 4
+    label_map: str | None = None
+    flow_cache: str | Path | None = None
+    sanity_clips: int = 2
+    examples: int = 24
+    video_format: str | None = "gif"
+    save_maps: bool = False
+    sigma: float = 1.0
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class AttributionResult(RunResult):
+    """What an attribution run returns.
+
+    Attributes:
+        out: The output folder.
+        clips: Clips attributed.
+        bad: Items skipped.
+        method: The attribution method.
+        sanity: The randomisation test and the IG completeness (``sanity.json``).
+        paths: Files written.
+        summary: The one-line summary.
+    """
+
+    out: str
+    clips: int
+    bad: int
     method: str
-    clips_per_class: int
-    target: str
-    device: str
-    progress: bool
-    batch_size: int
-    label_map: str | None
-    flow_cache: str | Path | None
-    sanity_clips: int
-    examples: int
-    video_format: str | None
-    save_maps: bool
-    sigma: float
-    seed: int
-    options: dict
+    sanity: dict
+    paths: list[str]
+    summary: str
 
 
 @dataclass
@@ -132,26 +179,13 @@ class _Collected:
 
 
 def run_attribution(
-    checkpoint: str | Path,
-    data: str | Path,
-    out: str | Path,
-    split: str = "test",
-    method: str = "integrated_gradients",
-    clips_per_class: int = 4,
-    target: str = "label",
-    device: str = "cpu",
+    checkpoint: str | Path | AttributionConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
     progress: bool = True,
-    batch_size: int = 4,
-    label_map: str | None = None,
-    flow_cache: str | Path | None = None,
-    sanity_clips: int = 2,
-    examples: int = 24,
-    video_format: str | None = "gif",
-    save_maps: bool = False,
-    sigma: float = 1.0,
-    seed: int = 0,
     **options,
-) -> dict:
+) -> AttributionResult:
     """Attribute a checkpoint's decisions on a split and write the tables, checks and figures.
 
     Takes the first ``clips_per_class`` videos of each class (one centre clip each, the
@@ -177,81 +211,56 @@ def run_attribution(
       ``bad_items.csv``, and ``config.json`` (every parameter and provenance).
 
     Args:
-        checkpoint: A checkpoint of :func:`motionprobe.train.train`.
+        checkpoint: A checkpoint of :func:`motionprobe.train.train`, or a whole
+            :class:`AttributionConfig` (then ``options`` override its fields).
         data: Dataset root.
-        out: Output folder (created; files are replaced atomically).
-        split: Split to read.
-        method: As :func:`attribute`.
-        clips_per_class: Videos per class.
-        target: ``label`` (explain the true class) or ``pred`` (the predicted one).
-        device: Torch device.
+        out: Output folder.
         progress: Progress bar over clips and a one-line summary at the end.
-        batch_size: Clips decoded and attributed together.
-        label_map: Class-order file of the dataset.
-        flow_cache: A flow cache made over ``data`` (default: flow computed on the fly).
-        sanity_clips: Clips for the randomisation test (and IG completeness if not the method).
-        examples: Classes that get a montage and an animation.
-        video_format: ``gif``, ``mp4`` or None (no animations).
-        save_maps: Also write the full maps.
-        sigma: Selective relevance threshold.
-        seed: Seed of the random methods and the randomisation test.
-        **options: Passed to :func:`attribute` (``steps``, ``layer``, ``remove``, ...).
+        **options: Fields of :class:`AttributionConfig` (``method``, ``clips_per_class``, ...);
+            any other name is an option of the method (``steps``, ``layer``, ``remove``, ...).
 
     Returns:
-        Summary dict: ``out``, ``clips``, ``bad``, ``method``, ``sanity``, ``paths``,
-        ``summary`` (the one-line text).
+        The folder, counts, the sanity checks, the files written and the summary line.
     """
-    params = _Params(
-        checkpoint=checkpoint,
-        data=data,
-        split=split,
-        method=method,
-        clips_per_class=clips_per_class,
-        target=target,
-        device=device,
-        progress=progress,
-        batch_size=batch_size,
-        label_map=label_map,
-        flow_cache=flow_cache,
-        sanity_clips=sanity_clips,
-        examples=examples,
-        video_format=video_format,
-        save_maps=save_maps,
-        sigma=sigma,
-        seed=seed,
-        options=options,
-    )
+    names = {f.name for f in fields(AttributionConfig)}
+    method_options = {k: v for k, v in options.items() if k not in names}
+    given = {k: v for k, v in options.items() if k in names}
+    params = AttributionConfig.of(checkpoint, data, out, **given)
+    if method_options:
+        params = replace(params, options={**params.options, **method_options})
     _check_params(params)
-    out = Path(out)
+    out = Path(params.out)
     run = _open_run(params)
-    got = _attribute_clips(params, run, out)
+    got = _attribute_clips(params, run, out, progress)
     if not got.clip_rows:
         raise ValueError(
-            f"{data}: no clip of split {split!r} could be attributed ({len(run.bad)} bad)"
+            f"{params.data}: no clip of split {params.split!r} could be attributed "
+            f"({len(run.bad)} bad)"
         )
     clips_df, prof_df, cp_df, summary_df = _run_tables(got, run)
-    sanity = _sanity_checks(run.model, *got.sanity_inputs, method, seed, options, clips_df)
+    method, seed = params.method, params.seed
+    sanity = _sanity_checks(run.model, *got.sanity_inputs, method, seed, params.options, clips_df)
     paths = got.paths
     paths += _write_tables(out, clips_df, prof_df, cp_df, summary_df, sanity, run.bad)
-    if save_maps:
+    if params.save_maps:
         paths.append(_write_maps(out, clips_df, got.maps))
     paths += _write_figures(out, method, cp_df, summary_df, run)
     paths.append(write_json(out / "config.json", _run_config(params, run)))
     line = _summary_line(out, method, clips_df, sanity, run)
     if progress:
         print(line)
-    return {
-        "out": str(out),
-        "clips": len(clips_df),
-        "bad": len(run.bad),
-        "method": method,
-        "sanity": sanity,
-        "paths": [str(p) for p in paths],
-        "summary": line,
-    }
+    return AttributionResult(
+        out=str(out),
+        clips=len(clips_df),
+        bad=len(run.bad),
+        method=method,
+        sanity=sanity,
+        paths=[str(p) for p in paths],
+        summary=line,
+    )
 
 
-def _check_params(params: _Params) -> None:
+def _check_params(params: AttributionConfig) -> None:
     """Reject a bad ``target``, ``video_format`` or method, and baselines in the options."""
     if params.target not in ("label", "pred"):
         raise ValueError(f"target must be 'label' or 'pred', got {params.target!r}")
@@ -263,7 +272,7 @@ def _check_params(params: _Params) -> None:
         raise ValueError("run_attribution uses the default baselines; call attribute() for others")
 
 
-def _open_run(params: _Params) -> _Run:
+def _open_run(params: AttributionConfig) -> _Run:
     """Load the checkpoint, open the split with its clip settings, choose the clips.
 
     The first ``clips_per_class`` videos of each class in index order, class by class in the
@@ -297,7 +306,7 @@ def _open_run(params: _Params) -> _Run:
     return _Run(model, ckpt, classes, cfg, frames, inputs, dataset, bad, order, cues)
 
 
-def _attribute_clips(params: _Params, run: _Run, out: Path) -> _Collected:
+def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: bool) -> _Collected:
     """Attribute the chosen clips ``batch_size`` at a time; montages of the first per class.
 
     Args:
@@ -313,7 +322,7 @@ def _attribute_clips(params: _Params, run: _Run, out: Path) -> _Collected:
         total=len(run.order),
         desc=f"attribute ({params.method})",
         unit="clip",
-        disable=not params.progress,
+        disable=not progress,
     )
     for start in range(0, len(run.order), params.batch_size):
         indices = run.order[start : start + params.batch_size]
@@ -330,7 +339,7 @@ def _attribute_clips(params: _Params, run: _Run, out: Path) -> _Collected:
 
 
 def _attribute_batch(
-    params: _Params, run: _Run, got: _Collected, batch: dict, xs: tuple[torch.Tensor, ...]
+    params: AttributionConfig, run: _Run, got: _Collected, batch: dict, xs: tuple[torch.Tensor, ...]
 ) -> tuple[list[dict], tuple[torch.Tensor, ...]]:
     """Attribute one batch and add its table rows (and the first sanity inputs) to ``got``.
 
@@ -373,7 +382,7 @@ def _completeness_errors(
     xs: tuple[torch.Tensor, ...],
     targets: torch.Tensor,
     attrs: tuple[torch.Tensor, ...],
-    params: _Params,
+    params: AttributionConfig,
     n: int,
 ) -> np.ndarray:
     """Relative completeness error per clip ``(B,)``; NaN for a method that need not sum up.
@@ -394,7 +403,7 @@ def _completeness_errors(
 
 
 def _keep_maps_and_examples(
-    params: _Params,
+    params: AttributionConfig,
     run: _Run,
     got: _Collected,
     out: Path,
@@ -492,30 +501,17 @@ def _write_figures(
     return paths
 
 
-def _run_config(params: _Params, run: _Run) -> dict:
-    """``config.json``: every parameter of the run and the provenance of its clips."""
+def _run_config(params: AttributionConfig, run: _Run) -> dict:
+    """``config.json``: the resolved config, the model's facts and the provenance of its clips."""
+    resolved = params.resolved(checkpoint=str(Path(params.checkpoint).resolve()))
     return {
-        "checkpoint": str(Path(params.checkpoint).resolve()),
+        "run": AttributionConfig.kind,
+        **resolved.to_dict(),
         "model": run.ckpt.get("model"),
-        "data": str(Path(params.data).resolve()),
-        "split": params.split,
-        "method": params.method,
-        "clips_per_class": params.clips_per_class,
-        "target": params.target,
-        "device": params.device,
-        "batch_size": params.batch_size,
-        "label_map": params.label_map,
-        "flow_cache": None if params.flow_cache is None else str(params.flow_cache),
         "flow_method": run.cfg.get("flow_method", "tvl1") if "flow" in run.inputs else None,
         "frames": run.frames,
         "inputs": list(run.inputs),
         "presets": {k: v.to_dict() for k, v in run.model.presets.items()},
-        "sanity_clips": params.sanity_clips,
-        "examples": params.examples,
-        "video_format": params.video_format,
-        "save_maps": params.save_maps,
-        "sigma": params.sigma,
-        "options": params.options,
         "attributed_inputs": "normalised model inputs; baselines: zeros in normalised space",
         "classes": run.classes,
         **provenance([run.dataset.records[i] for i in run.order], seed=params.seed),

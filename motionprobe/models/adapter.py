@@ -76,14 +76,14 @@ def make_target(
     device: str = "cpu",
     classes: Sequence[str] | None = None,
     frames: int | None = None,
-    preset: Preset | str | None = None,
+    preset: Preset | str | dict | None = None,
     flow_method: str | None = None,
 ) -> Target:
     """A :class:`Target` from a checkpoint file, or from any module with its class list.
 
     A plain ``nn.Module`` needs ``classes`` and ``frames``; its normalisation comes from
-    ``preset`` (a :class:`~motionprobe.transforms.Preset` or a preset name), or from its own
-    ``presets`` when it is one of this package's models.
+    ``preset`` (a :class:`~motionprobe.transforms.Preset`, a preset name or its dict), or
+    from its own ``presets`` when it is one of this package's models.
     """
     if isinstance(model, (str, Path)):
         net, ckpt = load_checkpoint(model, device)
@@ -109,8 +109,12 @@ def make_target(
     if classes is None or frames is None:
         raise ValueError("probing a plain module needs classes= (logit order) and frames=")
     presets = dict(getattr(model, "presets", {}) or {})
-    if preset is not None:
-        presets["rgb"] = named_preset(preset) if isinstance(preset, str) else preset
+    if isinstance(preset, str):
+        presets["rgb"] = named_preset(preset)
+    elif isinstance(preset, dict):  # as a run's config.json records it
+        presets["rgb"] = Preset.from_dict(preset)
+    elif preset is not None:
+        presets["rgb"] = preset
     if "rgb" not in presets:
         raise ValueError(
             f"{type(model).__name__}: no normalisation preset; pass preset= (a Preset or a name "

@@ -36,6 +36,7 @@ import math
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ from motionprobe.interventions import shuffle
 from motionprobe.io import provenance, write_csv, write_json
 from motionprobe.models.adapter import make_target
 from motionprobe.probes.generator import feature_layers
+from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.transforms import Preset
 from motionprobe.types import TIME_DIM
 
@@ -540,27 +542,79 @@ def _features(
     return feats, n_clips
 
 
+@register_run("bias")
+@dataclass(frozen=True)
+class BiasConfig(RunConfig):
+    """Every parameter of a static/dynamic bias run (:func:`run_bias`).
+
+    Attributes:
+        checkpoint: A checkpoint of :func:`motionprobe.train.train`, or any ``nn.Module`` taking
+            ``(B, C, T, H, W)`` inputs (then give ``classes``, ``frames`` and maybe ``preset``,
+            as for :func:`motionprobe.probes.run_probe`).
+        data: Dataset root.
+        out: Output folder.
+        split: Split whose clips are used.
+        clips_per_class: Clips drawn per class (seeded); ``None``: all.
+        layers: Module names; default :func:`default_layers`.
+        seed: Seed of the clip draw, the shuffles and the appearance changes.
+        device: Torch device.
+        name: The model's name in the tables (default: the checkpoint's model name).
+        batch_size: Clips decoded per batch (three forward inputs each).
+        threshold: Correlation above which a unit encodes a factor.
+        hue, texture: Parameters of :func:`appearance_change`.
+        workers: DataLoader workers.
+        classes, frames, preset, flow_method: See :func:`motionprobe.models.adapter.make_target`.
+    """
+
+    checkpoint: str | Path | nn.Module
+    data: str | Path
+    out: str | Path
+    split: str = "test"
+    clips_per_class: int | None = 20
+    layers: Sequence[str] | None = None
+    seed: int = 0
+    device: str = "cpu"
+    name: str | None = None
+    batch_size: int = 8
+    threshold: float = THRESHOLD
+    hue: tuple[float, float] = (45.0, 135.0)
+    texture: float = 48.0
+    workers: int = 0
+    classes: Sequence[str] | None = None
+    frames: int | None = None
+    preset: Preset | str | None = None
+    flow_method: str | None = None
+
+
+@dataclass
+class BiasResult(RunResult):
+    """What a bias run returns.
+
+    Attributes:
+        out: The output folder.
+        model: The model's name in the tables.
+        clips: Clips measured.
+        bad_items: Items skipped.
+        seconds: Wall time.
+        layers: The layers table as records.
+    """
+
+    out: str
+    model: str
+    clips: int
+    bad_items: int
+    seconds: float
+    layers: list[dict]
+
+
 def run_bias(
-    checkpoint: str | Path | nn.Module,
-    data: str | Path,
-    out: str | Path,
-    split: str = "test",
-    clips_per_class: int | None = 20,
-    layers: Sequence[str] | None = None,
-    seed: int = 0,
-    device: str = "cpu",
+    checkpoint: str | Path | nn.Module | BiasConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
     progress: bool = True,
-    name: str | None = None,
-    batch_size: int = 8,
-    threshold: float = THRESHOLD,
-    hue: tuple[float, float] = (45.0, 135.0),
-    texture: float = 48.0,
-    workers: int = 0,
-    classes: Sequence[str] | None = None,
-    frames: int | None = None,
-    preset: Preset | str | None = None,
-    flow_method: str | None = None,
-) -> dict:
+    **options,
+) -> BiasResult:
     """Share of static and dynamic dimensions and units per layer of a video classifier.
 
     Decodes each selected clip once, builds its static pair (frames shuffled) and dynamic pair
@@ -572,41 +626,32 @@ def run_bias(
     corr_dynamic, kind``), ``bad_items.csv`` and ``config.json``.
 
     Args:
-        checkpoint: A checkpoint of :func:`motionprobe.train.train`, or any ``nn.Module`` taking
-            ``(B, C, T, H, W)`` inputs (then give ``classes``, ``frames`` and maybe ``preset``,
-            as for :func:`motionprobe.probes.run_probe`).
+        checkpoint: A checkpoint path or module (see :class:`BiasConfig`), or a whole
+            :class:`BiasConfig` (then ``options`` override its fields).
         data: Dataset root.
         out: Output folder.
-        split: Split whose clips are used.
-        clips_per_class: Clips drawn per class (seeded); ``None``: all.
-        layers: Module names; default :func:`default_layers`.
-        seed: Seed of the clip draw, the shuffles and the appearance changes.
-        device: Torch device.
         progress: Show a progress bar.
-        name: The model's name in the tables (default: the checkpoint's model name).
-        batch_size: Clips decoded per batch (three forward inputs each).
-        threshold: Correlation above which a unit encodes a factor.
-        hue, texture: Parameters of :func:`appearance_change`.
-        workers: DataLoader workers.
-        classes, frames, preset, flow_method: See :func:`motionprobe.probes.engine.make_target`.
+        **options: Any other field of :class:`BiasConfig`, with its defaults.
 
     Returns:
-        Summary: ``out``, ``model``, ``clips``, ``bad_items``, ``layers`` (the layers table as
-        records).
+        The folder, the model's name, counts and the layers table.
 
     >>> run_bias("c3d.pt", "outputs/synthetic", "runs/c3d", clips_per_class=10)  # doctest: +SKIP
     """
     start = time.time()
-    out = Path(out)
-    target = make_target(checkpoint, device, classes, frames, preset, flow_method)
+    cfg = BiasConfig.of(checkpoint, data, out, **options)
+    out, device, seed = Path(cfg.out), cfg.device, cfg.seed
+    target = make_target(
+        cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
+    )
     model, t = target.model.eval(), target.frames
-    layers = list(layers) if layers else default_layers(model)
+    layers = list(cfg.layers) if cfg.layers else default_layers(model)
     depths = layer_depths(model, layers)
-    name = name or target.info.get("model", type(model).__name__)
+    name = cfg.name or target.info.get("model", type(model).__name__)
     uses_flow = "flow" in target.inputs
     dataset, bad = make_dataset(
-        data,
-        split,
+        cfg.data,
+        cfg.split,
         target.classes,
         target.rgb_preset,
         frames=t + (1 if uses_flow else 0),
@@ -615,60 +660,63 @@ def run_bias(
         short=target.info.get("short", "loop"),
     )
     labels = [dataset.class_to_idx[r.label] for r in dataset.records]
-    chosen = _pick(labels, clips_per_class, seed)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=[chosen[i : i + batch_size] for i in range(0, len(chosen), batch_size)],
-        num_workers=workers,
-        collate_fn=collate,
-    )
+    chosen = _pick(labels, cfg.clips_per_class, seed)
+    batches = [chosen[i : i + cfg.batch_size] for i in range(0, len(chosen), cfg.batch_size)]
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.workers, collate_fn=collate)
 
     def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
         return pooled_features(model, target.normalize(target.given(x), device), layers)
 
     bad_rows = [(b.video_id, b.path, b.reason) for b in bad]
     bar = tqdm(loader, desc=f"bias {name}", unit="batch", disable=not progress)
-    feats, n_clips = _features(bar, forward, layers, seed, hue, texture, bad_rows)
+    feats, n_clips = _features(bar, forward, layers, seed, cfg.hue, cfg.texture, bad_rows)
     if n_clips < 2:
-        raise ValueError(f"{data} ({split}): {n_clips} usable clips; the statistics need >= 2")
+        raise ValueError(
+            f"{cfg.data} ({cfg.split}): {n_clips} usable clips; the statistics need >= 2"
+        )
 
-    table, units = _layer_tables(model, name, feats, depths, n_clips, threshold)
+    table, units = _layer_tables(model, name, feats, depths, n_clips, cfg.threshold)
     write_csv(out / "layers.csv", table)
     write_csv(out / "units.csv", units)
     write_csv(out / "bad_items.csv", pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]))
+    hue, texture = cfg.hue, cfg.texture
+    resolved = cfg.resolved(
+        target.info,
+        name=name,
+        layers=layers,
+        frames=t,
+        flow_method=target.flow_method if uses_flow else None,
+        classes=target.classes,
+        preset=target.rgb_preset,
+    )
     config = {
+        "run": BiasConfig.kind,
         "study": "static_dynamic_bias",
         **target.info,
-        "name": name,
-        "data": str(Path(data).resolve()),
-        "split": split,
-        "clips_per_class": clips_per_class,
+        **resolved.to_dict(),
         "clips": n_clips,
-        "layers": layers,
-        "frames": t,
         "inputs": list(target.inputs),
-        "flow_method": target.flow_method if uses_flow else None,
-        "threshold": threshold,
         "static_pairs": "the clip and the clip with its frames shuffled",
         "dynamic_pairs": "the clip and the clip with a colour and texture change (hue rotation "
         f"by {hue[0]:g} to {hue[1]:g} degrees either way, smooth random texture of "
         f"+-{texture:g} px), not stylisation",
         "appearance_change": {"hue": list(hue), "texture": texture},
-        "classes": target.classes,
         **provenance(dataset.records, seed=seed),
     }
     write_json(out / "config.json", config)
-    return {
-        "out": str(out),
-        "model": name,
-        "clips": n_clips,
-        "bad_items": len(bad_rows),
-        "seconds": round(time.time() - start, 1),
-        "layers": table.to_dict("records"),
-    }
+    return BiasResult(
+        out=str(out),
+        model=name,
+        clips=n_clips,
+        bad_items=len(bad_rows),
+        seconds=round(time.time() - start, 1),
+        layers=table.to_dict("records"),
+    )
 
 
 __all__ = [
+    "BiasConfig",
+    "BiasResult",
     "STAGE_ENDPOINTS",
     "THRESHOLD",
     "UNIT_KINDS",

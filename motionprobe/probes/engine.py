@@ -28,7 +28,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from motionprobe.io import provenance, write_csv, write_json, write_parquet
 from motionprobe.models.adapter import Target, make_target
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
+from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.transforms import Preset
 
 COLUMNS = [
@@ -219,40 +220,15 @@ class _Forward:
         return out
 
 
-def run_probe(
-    checkpoint: str | Path | nn.Module,
-    data: str | Path,
-    out: str | Path,
-    split: str = "test",
-    interventions: Sequence[str] | None = None,
-    seeds: Sequence[int] = (0,),
-    num_clips: int = 1,
-    batch_size: int = 16,
-    device: str = "cpu",
-    workers: int = 0,
-    label_map: str | None = None,
-    progress: bool = True,
-    generator: str | Path | None = None,
-    stream: str = "both",
-    flow_method: str | None = None,
-    amp: str = "auto",
-    forward_batch: int = 64,
-    classes: Sequence[str] | None = None,
-    frames: int | None = None,
-    preset: Preset | str | None = None,
-) -> dict:
-    """Evaluate a classifier on a split, clean and under each intervention.
+@register_run("probe")
+@dataclass(frozen=True)
+class ProbeConfig(RunConfig):
+    """Every parameter of a probe run (:func:`run_probe`); written resolved to ``config.json``.
 
-    Writes to ``out``: ``predictions.parquet`` (one row per clip x intervention x seed),
-    ``per_class.csv``, ``taxonomy.csv`` (when a freeze variant ran), ``where.csv`` (where each
-    class's clips are predicted under each intervention), ``conflict.csv`` (with the cue
-    conflict), ``motion_energy.csv`` (how much each variant's clips move), ``bad_items.csv`` and
-    ``config.json``.
-
-    Args:
+    Attributes:
         checkpoint: A checkpoint of :func:`motionprobe.train.train`, or any ``nn.Module`` taking
-            ``(B, C, T, H, W)`` and returning logits (then give ``classes``, ``frames`` and, unless
-            it is one of this package's models, ``preset``).
+            ``(B, C, T, H, W)`` and returning logits (then give ``classes``, ``frames`` and,
+            unless it is one of this package's models, ``preset``).
         data: Dataset root (Kinetics layout or class folders).
         out: Output folder (created; an unfinished run there is resumed).
         split: Split to evaluate.
@@ -263,7 +239,6 @@ def run_probe(
         device: Torch device (``cuda`` becomes ``cuda:LOCAL_RANK`` under torchrun).
         workers: DataLoader workers.
         label_map: Optional class-order file of the dataset.
-        progress: Show a progress bar.
         generator: A temporal generator (``motionprobe.probes.generator.train_generator``) for
             the ``generate`` intervention.
         stream: ``both``, or ``rgb`` / ``flow`` to probe one stream of a two-stream model.
@@ -272,59 +247,127 @@ def run_probe(
         amp: ``auto`` (bf16 on CUDA), ``bf16`` or ``off``.
         forward_batch: Clips per forward pass (bounds memory; variants are batched together).
         classes, frames, preset: For a plain module (see ``checkpoint``).
+    """
+
+    checkpoint: str | Path | nn.Module
+    data: str | Path
+    out: str | Path
+    split: str = "test"
+    interventions: Sequence[str] | None = None
+    seeds: Sequence[int] = (0,)
+    num_clips: int = 1
+    batch_size: int = 16
+    device: str = "cpu"
+    workers: int = 0
+    label_map: str | None = None
+    generator: str | Path | None = None
+    stream: str = "both"
+    flow_method: str | None = None
+    amp: str = "auto"
+    forward_batch: int = 64
+    classes: Sequence[str] | None = None
+    frames: int | None = None
+    preset: Preset | str | None = None
+
+
+@dataclass
+class ProbeResult(RunResult):
+    """What a probe run returns.
+
+    Attributes:
+        out: The output folder.
+        clips: Clean clips evaluated.
+        bad_items: Items skipped.
+        accuracy: Accuracy per intervention label (``clean`` first).
+        rank: This process's rank (a rank other than 0 writes no tables and returns early).
+    """
+
+    out: str
+    clips: int = 0
+    bad_items: int = 0
+    accuracy: dict[str, float] = field(default_factory=dict)
+    rank: int = 0
+
+
+def run_probe(
+    checkpoint: str | Path | nn.Module | ProbeConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    **options,
+) -> ProbeResult:
+    """Evaluate a classifier on a split, clean and under each intervention.
+
+    Writes to ``out``: ``predictions.parquet`` (one row per clip x intervention x seed, with the
+    intervention's name and parsed parameters as columns), ``per_class.csv``, ``taxonomy.csv``
+    (when a freeze variant ran), ``where.csv`` (where each class's clips are predicted under each
+    intervention), ``conflict.csv`` (with the cue conflict), ``motion_energy.csv`` (how much each
+    variant's clips move), ``bad_items.csv`` and ``config.json``.
+
+    Args:
+        checkpoint: A checkpoint path or module (see :class:`ProbeConfig`), or a whole
+            :class:`ProbeConfig` (then ``options`` override its fields).
+        data: Dataset root.
+        out: Output folder.
+        progress: Show a progress bar.
+        **options: Any other field of :class:`ProbeConfig` (``split``, ``interventions``,
+            ``seeds``, ...), with its defaults.
 
     Returns:
-        Summary: clean accuracy, accuracy per intervention, counts, paths.
+        Clean accuracy, accuracy per intervention, counts, the folder.
     """
-    out = Path(out)
+    cfg = ProbeConfig.of(checkpoint, data, out, **options)
+    out = Path(cfg.out)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = cfg.device
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    target = make_target(checkpoint, device, classes, frames, preset, flow_method)
-    _check_stream(target, stream)
-    uses_flow = "flow" in target.inputs and stream != "rgb"
-    gen_net = load_generator(generator, device) if generator is not None else None
-    plan = parse_variants(interventions, list(seeds), target.frames, gen_net is not None)
+    target = make_target(
+        cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
+    )
+    _check_stream(target, cfg.stream)
+    uses_flow = "flow" in target.inputs and cfg.stream != "rgb"
+    gen_net = load_generator(cfg.generator, device) if cfg.generator is not None else None
+    plan = parse_variants(cfg.interventions, list(cfg.seeds), target.frames, gen_net is not None)
     if uses_flow and any(not iv.get_intervention(v.name).keeps_length for v in plan):
         raise ValueError("single_frame leaves no frame pair to compute flow from; use freeze")
     dataset, bad = make_dataset(
-        data,
-        split,
+        cfg.data,
+        cfg.split,
         target.classes,
         target.presets["rgb"],
         # Flow models always get T + 1 frames, so each stream alone sees the fused run's clips.
         frames=target.frames + (1 if "flow" in target.inputs else 0),
         train=False,
         fps=target.info.get("fps"),
-        num_clips=num_clips,
+        num_clips=cfg.num_clips,
         short=target.info.get("short", "loop"),
-        label_map=label_map,
+        label_map=cfg.label_map,
+    )
+    resolved = cfg.resolved(
+        target.info,
+        interventions=list(dict.fromkeys(v.label for v in plan)),
+        seeds=[int(s) for s in cfg.seeds],
+        generator=str(Path(cfg.generator).resolve()) if cfg.generator else None,
+        flow_method=target.flow_method if (uses_flow or _needs_flow(plan)) else None,
+        classes=target.classes,
+        frames=target.frames,
+        preset=target.presets["rgb"],
     )
     config = {
+        "run": ProbeConfig.kind,
         **target.info,
-        "data": str(Path(data).resolve()),
-        "split": split,
-        "interventions": list(dict.fromkeys(v.label for v in plan)),
-        "seeds": [int(s) for s in seeds],
-        "num_clips": num_clips,
-        "batch_size": batch_size,
-        "frames": target.frames,
+        **resolved.to_dict(),
         "inputs": list(target.inputs),
-        "stream": stream,
-        "flow_method": target.flow_method if (uses_flow or _needs_flow(plan)) else None,
-        "generator": str(Path(generator).resolve()) if generator else None,
-        "amp": amp,
-        "forward_batch": forward_batch,
         "world_size": world,
-        "preset": target.presets["rgb"].to_dict(),
-        "classes": target.classes,
-        **provenance(dataset.records, seed=int(seeds[0]) if seeds else None),
+        **provenance(dataset.records, seed=int(cfg.seeds[0]) if cfg.seeds else None),
     }
     parts = out / "parts"
     if rank == 0:
-        _claim(out, parts, config, batch_size)
-    todo, loader = _pending(dataset, parts, batch_size, rank, world, workers)
-    forward = _Forward(target, device, forward_batch, amp, stream)
+        _claim(out, parts, config, cfg.batch_size)
+    todo, loader = _pending(dataset, parts, cfg.batch_size, rank, world, cfg.workers)
+    forward = _Forward(target, device, cfg.forward_batch, cfg.amp, cfg.stream)
     # A DataLoader yields batches in the order of its batch sampler, workers or not.
     bar = tqdm(zip(todo, loader, strict=True), total=len(todo), desc="probe", unit="batch",
                disable=not progress or rank != 0)  # fmt: skip
@@ -340,7 +383,7 @@ def run_probe(
             dist.init_process_group("gloo")
         dist.barrier()
         if rank != 0:
-            return {"out": str(out), "rank": rank}
+            return ProbeResult(str(out), rank=rank)
     return _finish(out, parts, bad, config, target.classes)
 
 
@@ -412,13 +455,14 @@ def _finish(
     bad: list,
     config: dict,
     classes: list[str],
-) -> dict:
+) -> ProbeResult:
     """Merge the parts into the run's tables and statistics (rank 0)."""
     tables = [pd.read_parquet(p) for p in sorted(parts.glob("batch_*.parquet"))]
     predictions = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     predictions = predictions.sort_values(["video_id", "clip_index"], kind="mergesort").reset_index(
         drop=True
     )
+    predictions = stats.param_columns(predictions)
     bad_tables = [pd.read_csv(p) for p in sorted(parts.glob("batch_*.bad.csv"))]
     first = pd.DataFrame(
         [(b.video_id, b.path, b.reason) for b in bad], columns=["video_id", "path", "reason"]
@@ -460,12 +504,12 @@ def _finish(
         write_csv(out / "taxonomy.csv", verdict.mark_stable(tax, boot))
 
     acc = predictions.groupby("intervention", sort=False)["correct"].mean()
-    return {
-        "out": str(out),
-        "clips": int((predictions["intervention"] == "clean").sum()),
-        "bad_items": len(bad_table),
-        "accuracy": {k: float(v) for k, v in acc.items()},
-    }
+    return ProbeResult(
+        out=str(out),
+        clips=int((predictions["intervention"] == "clean").sum()),
+        bad_items=len(bad_table),
+        accuracy={k: float(v) for k, v in acc.items()},
+    )
 
 
 def _moved_share(clips: torch.Tensor, threshold: float = 2.0) -> torch.Tensor:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ from motionprobe.evaluate import modality_of
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import atomic_path, provenance, write_csv, write_json
 from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.runs import RunConfig, RunResult, register_run
 
 #: Inception endpoints the perceptual loss uses when the classifier has them (early to late).
 INCEPTION_LAYERS = ("Conv3d_2c_3x3", "Mixed_3c", "Mixed_4f", "Mixed_5c")
@@ -432,35 +434,12 @@ def _generator_epoch(
     return row
 
 
-def train_generator(
-    checkpoint: str | Path,
-    data: str | Path,
-    out: str | Path,
-    ks: Sequence[int] = (1, 2, 4, 8),
-    epochs: int = 10,
-    batch_size: int = 16,
-    samples: int = 3,
-    lr: float = 3e-4,
-    width: int = 16,
-    layers: list[str] | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    progress: bool = True,
-    split: str = "train",
-    val_split: str = "val",
-) -> dict:
-    """Train a class-agnostic temporal generator against a frozen classifier, without labels.
+@register_run("generator")
+@dataclass(frozen=True)
+class GeneratorConfig(RunConfig):
+    """Every parameter of a generator training run (:func:`train_generator`).
 
-    Each step takes a batch of real clips (their labels are ignored), one ``k`` (cycling
-    through ``ks``) and one random phase, draws ``samples`` noise tensors per clip, and
-    minimises the mean over clips of the smallest :class:`FeatureLoss` among the samples (Adam).
-    ``out/generator.pt`` is written atomically at each epoch end; running again with the same
-    ``out`` resumes after the last finished epoch (nothing is trained if all are done). Finally,
-    on ``val_split`` without gradients, each ``k`` is scored by the motion energy of real,
-    generated (one noise sample, centred phase) and held clips and by the perceptual loss of
-    generated and held clips.
-
-    Args:
+    Attributes:
         checkpoint: Classifier checkpoint (:func:`motionprobe.models.checkpoint.load_checkpoint`).
         data: Dataset root (Kinetics layout).
         out: Run folder.
@@ -473,28 +452,92 @@ def train_generator(
         layers: Classifier layers of the perceptual loss (default :func:`feature_layers`).
         device: Torch device.
         seed: Seed of the generator's weights, the data order, the phases and the noise.
-        progress: Show progress bars.
         split: Training split.
         val_split: Split of the final motion evaluation.
+        frames: The classifier's clip length (recorded; taken from the checkpoint).
+    """
+
+    checkpoint: str | Path
+    data: str | Path
+    out: str | Path
+    ks: Sequence[int] = (1, 2, 4, 8)
+    epochs: int = 10
+    batch_size: int = 16
+    samples: int = 3
+    lr: float = 3e-4
+    width: int = 16
+    layers: Sequence[str] | None = None
+    device: str = "cpu"
+    seed: int = 0
+    split: str = "train"
+    val_split: str = "val"
+    frames: int | None = None
+
+
+@dataclass
+class GeneratorResult(RunResult):
+    """What a generator training run returns.
+
+    Attributes:
+        out: The run folder.
+        generator: Path of ``generator.pt``.
+        motion: Rows of ``motion.csv``.
+        loss: The last epoch's mean training loss.
+        epochs: Epochs trained in all.
+    """
+
+    out: str
+    generator: str
+    motion: list[dict]
+    loss: float
+    epochs: int
+
+
+def train_generator(
+    checkpoint: str | Path | GeneratorConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    **options,
+) -> GeneratorResult:
+    """Train a class-agnostic temporal generator against a frozen classifier, without labels.
+
+    Each step takes a batch of real clips (their labels are ignored), one ``k`` (cycling
+    through ``ks``) and one random phase, draws ``samples`` noise tensors per clip, and
+    minimises the mean over clips of the smallest :class:`FeatureLoss` among the samples (Adam).
+    ``out/generator.pt`` is written atomically at each epoch end; running again with the same
+    ``out`` resumes after the last finished epoch (nothing is trained if all are done). Finally,
+    on ``val_split`` without gradients, each ``k`` is scored by the motion energy of real,
+    generated (one noise sample, centred phase) and held clips and by the perceptual loss of
+    generated and held clips.
+
+    Args:
+        checkpoint: The classifier's checkpoint (see :class:`GeneratorConfig`), or a whole
+            :class:`GeneratorConfig` (then ``options`` override its fields).
+        data: Dataset root.
+        out: Run folder.
+        progress: Show progress bars.
+        **options: Any other field of :class:`GeneratorConfig`, with its defaults.
 
     Returns:
-        ``{"out", "generator": path of generator.pt, "motion": rows of motion.csv (dicts),
-        "loss": last epoch's mean training loss, "epochs"}``.
+        The folder, the generator's path, the motion evaluation and the training loss.
 
     Raises:
         ValueError: ``out`` holds a generator made for another classifier, ``ks`` or width.
     """
-    out = Path(out)
-    checkpoint = Path(checkpoint)
+    cfg = GeneratorConfig.of(checkpoint, data, out, **options)
+    out, checkpoint, device, seed = Path(cfg.out), Path(cfg.checkpoint), cfg.device, cfg.seed
+    ks, samples, batch_size = cfg.ks, cfg.samples, cfg.batch_size
     model, ckpt = load_checkpoint(checkpoint, device)
     if modality_of(model) != "rgb":
         raise ValueError(f"{checkpoint}: the generator makes RGB clips; this model takes flow")
-    cfg = ckpt.get("config", {})
-    frames = int(cfg.get("frames", model.frames))
+    trained = ckpt.get("config", {})
+    frames = int(trained.get("frames", model.frames))
     ks = _check_ks(ks, frames)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
-    loss_fn = FeatureLoss(model, layers)
+    loss_fn = FeatureLoss(model, cfg.layers)
     loader_args = dict(
         classes=list(ckpt["classes"]),
         preset=model.preset,
@@ -502,17 +545,17 @@ def train_generator(
         batch_size=batch_size,
         seed=seed,
         cache="auto",
-        fps=cfg.get("fps"),
-        short=cfg.get("short", "loop"),
+        fps=trained.get("fps"),
+        short=trained.get("short", "loop"),
     )
     # Both loaders up front: a missing split fails before training, not after it.
-    train_loader, train_set, bad = make_loader(data, split, train=True, **loader_args)
-    val_loader, _, val_bad = make_loader(data, val_split, train=False, **loader_args)
+    train_loader, train_set, bad = make_loader(cfg.data, cfg.split, train=True, **loader_args)
+    val_loader, _, val_bad = make_loader(cfg.data, cfg.val_split, train=False, **loader_args)
     bad = list(bad) + list(val_bad)
 
     torch.manual_seed(seed)
-    net = TemporalGenerator(width=width).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    net = TemporalGenerator(width=cfg.width).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     identity = {
         "config": net.config,
         "ks": list(ks),
@@ -523,25 +566,12 @@ def train_generator(
     start, history = _resume_generator(path, identity, net, opt, device)
     if start and progress:
         print(f"resuming {out} after epoch {start}")
-    params = dict(
-        checkpoint=str(checkpoint),
-        data=str(data),
-        out=str(out),
-        ks=list(ks),
-        epochs=epochs,
-        batch_size=batch_size,
-        samples=samples,
-        lr=lr,
-        width=width,
-        layers=loss_fn.layers,
-        device=device,
-        seed=seed,
-        split=split,
-        val_split=val_split,
-        frames=frames,
-    )
-    write_json(out / "config.json", params | provenance(train_set.records, seed))
+    resolved = replace(cfg, checkpoint=str(checkpoint), data=str(cfg.data), out=str(out), ks=ks,
+                       layers=loss_fn.layers, frames=frames)  # fmt: skip
+    config = {"run": GeneratorConfig.kind, **resolved.to_dict()}
+    write_json(out / "config.json", config | provenance(train_set.records, seed))
 
+    epochs = cfg.epochs
     for epoch in range(start, epochs):
         run = (net, opt, loss_fn, ks, samples, frames, seed, device)
         row = _generator_epoch(run, train_loader, epoch, epochs, bad, f"{out}", path, progress)
@@ -561,7 +591,9 @@ def train_generator(
     return _finish(out, path, motion, history, bad)
 
 
-def _finish(out: Path, path: Path, motion: list[dict], history: list[dict], bad: list) -> dict:
+def _finish(
+    out: Path, path: Path, motion: list[dict], history: list[dict], bad: list
+) -> GeneratorResult:
     """Write the motion evaluation and the bad items; print and return the summary."""
     write_csv(out / "motion.csv", pd.DataFrame(motion))
     rows = {(b.video_id, b.path, b.reason) for b in bad}
@@ -575,13 +607,7 @@ def _finish(out: Path, path: Path, motion: list[dict], history: list[dict], bad:
         f"{first['generated']:.2f} vs real {first['real']:.2f} (held {first['held']:.2f}); "
         f"wrote {out}"
     )
-    return {
-        "out": str(out),
-        "generator": str(path),
-        "motion": motion,
-        "loss": last,
-        "epochs": len(history),
-    }
+    return GeneratorResult(str(out), str(path), motion, last, len(history))
 
 
 @torch.no_grad()
@@ -653,6 +679,8 @@ def load_generator(path: str | Path, device: str = "cpu") -> TemporalGenerator:
 
 __all__ = [
     "FeatureLoss",
+    "GeneratorConfig",
+    "GeneratorResult",
     "TemporalGenerator",
     "feature_layers",
     "best_of_k_loss",

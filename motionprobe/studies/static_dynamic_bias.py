@@ -8,7 +8,6 @@ After Kowal et al., "A Deeper Dive Into What Deep Spatiotemporal Networks Encode
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +16,7 @@ from motionprobe import plots
 from motionprobe.io import record_study, write_csv, write_text
 from motionprobe.probes.bias import run_bias
 from motionprobe.report import find_setting, frame_table, pct, read_config
+from motionprobe.runs import read_run
 from motionprobe.studies.base import Study, register_study
 from motionprobe.studies.context import StudyContext, named_checkpoints
 
@@ -221,10 +221,10 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
                  layers=layers, seed=args.seed, device=ctx.device, progress=ctx.progress,
                  name=name)  # fmt: skip
         used[name] = str(Path(checkpoint).resolve())
-        tables.append(pd.read_csv(folder / "layers.csv"))
-        units.append(pd.read_csv(folder / "units.csv"))
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        settings = {k: config[k] for k in ("threshold", "static_pairs", "dynamic_pairs")}
+        run = read_run(folder)
+        tables.append(run.table("layers.csv"))
+        units.append(run.table("units.csv"))
+        settings = {k: run.config[k] for k in ("threshold", "static_pairs", "dynamic_pairs")}
     write_csv(ctx.out / "layers.csv", pd.concat(tables, ignore_index=True))
     write_csv(ctx.out / "units.csv", pd.concat(units, ignore_index=True))
     record_study(

@@ -60,7 +60,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
             ctx.models / f"generator_c3d{ctx.suffix}",
             **{"epochs": args.generator_epochs, **tiny},
             device=ctx.device,
-        )["generator"]
+        ).generator
     ks = [int(k) for k in ("1,4" if ctx.smoke else args.frames).split(",")]
     interventions = [*DEFAULT_SUITE, *frame_conditions(ks, generator is not None)]
     if args.interventions:
@@ -79,7 +79,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
     record_study(
         ctx.out, "what_makes_a_video", vars(args), checkpoint=str(checkpoint), generator=generator
     )
-    print(json.dumps(summary["accuracy"]))
+    print(json.dumps(summary.accuracy))
     return probe_report(ctx.out, data=ctx.data)
 
 

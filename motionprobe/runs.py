@@ -1,0 +1,214 @@
+"""Typed run configs and results, and one reader for every run folder.
+
+Each kind of run (probe, bias, attribution, generator, evaluation; training has
+:class:`motionprobe.train.TrainConfig`) is described by a frozen dataclass registered here under
+its kind. The dataclass is the one place its parameters and defaults are written: the run
+function builds it from its arguments, the command line takes its defaults from it, and the run
+writes it, resolved (absolute paths, the interventions as run, the model's own classes and clip
+length), verbatim to ``config.json`` under ``"run": kind``. :func:`read_run` opens any run folder
+and gives the config back typed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pandas as pd
+
+#: ``{kind: config class}`` of every registered kind of run.
+RUNS: dict[str, type[RunConfig]] = {}
+
+C = TypeVar("C", bound="RunConfig")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON can hold it: paths as strings, tuples as lists, presets as dicts.
+
+    An object JSON cannot hold (a module passed as the model) is recorded by its type's name.
+
+    >>> plain({"a": (Path("x"), 1.5), "b": None})
+    {'a': ['x', 1.5], 'b': None}
+    """
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "to_dict"):
+        return plain(value.to_dict())
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Base of the typed run configs: conversion to and from ``config.json``."""
+
+    kind: ClassVar[str] = ""
+
+    @classmethod
+    def of(cls: type[C], first: Any, *args: Any, **options: Any) -> C:
+        """The config of a call: ``first`` when it already is one (``options`` override its
+        fields), else ``cls(first, *args, **options)``.
+
+        Raises:
+            TypeError: An option that is not a field, or a missing required one.
+        """
+        if isinstance(first, cls):
+            if any(a is not None for a in args):
+                raise TypeError(f"pass either a {cls.__name__} or its fields, not both")
+            return replace(first, **options)
+        return cls(first, *args, **options)
+
+    def to_dict(self) -> dict:
+        """Every field, as JSON can hold it (see :func:`plain`)."""
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls: type[C], config: Mapping[str, Any]) -> C:
+        """The config from a ``config.json``'s entries (other entries are ignored).
+
+        Raises:
+            ValueError: A required field is missing.
+        """
+        names = {f.name for f in fields(cls)}
+        missing = [
+            f.name
+            for f in fields(cls)
+            if f.name not in config and f.default is MISSING and f.default_factory is MISSING
+        ]
+        if missing:
+            raise ValueError(f"a {cls.kind} run's config needs {missing}")
+        return cls(**{k: v for k, v in config.items() if k in names})
+
+    def resolved(self: C, target_info: Mapping[str, Any] | None = None, **changes: Any) -> C:
+        """What the run writes: ``data`` absolute, ``out`` a string, the checkpoint's resolved
+        path from the model adapter's ``target_info`` (when it has one), then ``changes``."""
+        base: dict[str, Any] = {"data": str(Path(self.data).resolve()), "out": str(self.out)}
+        if target_info and "checkpoint" in target_info:
+            base["checkpoint"] = target_info["checkpoint"]
+        return replace(self, **{**base, **changes})
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """A field's default (what the command line shows and uses)."""
+        for f in fields(cls):
+            if f.name == name:
+                if f.default is not MISSING:
+                    return f.default
+                if f.default_factory is not MISSING:
+                    return f.default_factory()
+                raise ValueError(f"{cls.__name__}.{name} is required; it has no default")
+        raise KeyError(f"{cls.__name__} has no field {name!r}")
+
+
+@dataclass
+class RunResult:
+    """Base of the typed run results: conversion to a plain dict (for JSON and printing)."""
+
+    def to_dict(self) -> dict:
+        """Every field, as JSON can hold it (see :func:`plain`)."""
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def register_run(kind: str):
+    """Class decorator: register a :class:`RunConfig` subclass as the config of ``kind`` runs."""
+
+    def add(cls: type[C]) -> type[C]:
+        if kind in RUNS and RUNS[kind] is not cls:
+            raise ValueError(f"run kind {kind!r} is already registered to {RUNS[kind].__name__}")
+        cls.kind = kind
+        RUNS[kind] = cls
+        return cls
+
+    return add
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run's output folder: its ``config.json`` and its tables.
+
+    Attributes:
+        path: The folder.
+        config: ``config.json`` as written (empty when the folder has none).
+    """
+
+    path: Path
+    config: dict
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of run that wrote the folder (``probe``, ``bias``, ...), if recorded."""
+        return self.config.get("run")
+
+    def typed(self) -> RunConfig:
+        """The run's config as its registered dataclass.
+
+        Raises:
+            ValueError: The folder records no kind of run, or one not registered.
+        """
+        if self.kind not in RUNS:
+            raise ValueError(
+                f"{self.path / 'config.json'}: records run kind {self.kind!r}; "
+                f"known: {sorted(RUNS)}"
+            )
+        return RUNS[self.kind].from_dict(self.config)
+
+    def has(self, name: str) -> bool:
+        """Whether the folder holds file ``name``."""
+        return (self.path / name).is_file()
+
+    def table(self, name: str, **read_options: Any) -> pd.DataFrame:
+        """A CSV or Parquet table of the run (``read_options`` go to pandas' reader).
+
+        Raises:
+            FileNotFoundError: The folder has no such table.
+        """
+        path = self.path / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; is {self.path} a finished run folder?")
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path, **read_options)
+        return pd.read_csv(path, **read_options)
+
+    def json(self, name: str) -> Any:
+        """A JSON file of the run.
+
+        Raises:
+            FileNotFoundError: The folder has no such file.
+        """
+        path = self.path / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; is {self.path} a finished run folder?")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_run(path: str | Path) -> RunFolder:
+    """Open a run folder written by any of the toolkit's runs or studies.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a folder.
+        ValueError: Its ``config.json`` is not a JSON object.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such run folder")
+    config_path = folder / "config.json"
+    config: Any = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{config_path}: not valid JSON ({err})") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+    return RunFolder(folder, config)
+
+
+__all__ = ["RUNS", "RunConfig", "RunFolder", "RunResult", "plain", "read_run", "register_run"]
