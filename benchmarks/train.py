@@ -27,14 +27,14 @@ from torch.utils.flop_counter import FlopCounterMode
 try:
     from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
-    from motionprobe.evaluate import modality_of, model_inputs
     from motionprobe.models import create_model, list_models
+    from motionprobe.models.adapter import Target, make_target
 except ModuleNotFoundError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
-    from motionprobe.evaluate import modality_of, model_inputs
     from motionprobe.models import create_model, list_models
+    from motionprobe.models.adapter import Target, make_target
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import GPU_PEAK_BF16, channels_last  # noqa: E402  (the sibling benchmark)
@@ -47,7 +47,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def pipeline_epoch(model: nn.Module, loader, opt, device: str) -> tuple[int, float, float]:
+def pipeline_epoch(target: Target, loader, opt, device: str) -> tuple[int, float, float]:
     """One training epoch: clips, seconds waiting for batches, seconds in total."""
     clips, waiting, start = 0, 0.0, time.perf_counter()
     iterator = iter(loader)
@@ -57,8 +57,8 @@ def pipeline_epoch(model: nn.Module, loader, opt, device: str) -> tuple[int, flo
         waiting += time.perf_counter() - t0
         if batch is None:
             break
-        inputs = model_inputs(model, batch, device)
-        loss = nn.functional.cross_entropy(model(*inputs), batch["label"].to(device))
+        inputs = target.batch_inputs(batch, device)
+        loss = nn.functional.cross_entropy(target.model(*inputs), batch["label"].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -69,23 +69,25 @@ def pipeline_epoch(model: nn.Module, loader, opt, device: str) -> tuple[int, flo
 def tiny(root: Path) -> None:
     for name in [n for n in list_models() if n.endswith("_tiny")]:
         model = create_model(name, num_classes=len(CLASSES))
+        target = make_target(model, "cpu", CLASSES, 16)
+        model.train()  # the adapter hands models over in eval mode
         opt = torch.optim.AdamW(model.parameters(), 1e-3)
         for cache in (False, True):
             loader, dataset, _ = make_loader(
                 root,
                 "train",
                 CLASSES,
-                model.preset,
+                target.rgb_preset,
                 frames=16,
                 batch_size=8,
                 train=True,
                 cache=cache,
-                modality=modality_of(model),
+                modality=target.modality,
                 flow_method="farneback",
             )
             if cache:
-                pipeline_epoch(model, loader, opt, "cpu")  # fills the decode cache
-            clips, waiting, total = pipeline_epoch(model, loader, opt, "cpu")
+                pipeline_epoch(target, loader, opt, "cpu")  # fills the decode cache
+            clips, waiting, total = pipeline_epoch(target, loader, opt, "cpu")
             label = "cached" if cache else "cold  "
             print(
                 f"{name:20s} {label} {clips / total:7.1f} clips/s  data share "

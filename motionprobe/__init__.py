@@ -10,7 +10,7 @@ The front door re-exports the public API flat::
 """
 
 from motionprobe._version import __version__
-from motionprobe.attribution import attribute, run_attribution
+from motionprobe.attribution import AttributionConfig, attribute, run_attribution
 from motionprobe.data import (
     DatasetIndex,
     VideoDataset,
@@ -20,13 +20,17 @@ from motionprobe.data import (
     load_label_map,
 )
 from motionprobe.data.synthetic import class_specs, load_cues, synthesize
-from motionprobe.evaluate import evaluate
+from motionprobe.evaluate import EvalConfig, evaluate, evaluate_checkpoints
 from motionprobe.interventions import Intervention, register_intervention
 from motionprobe.models import create_model, list_models, load_weights
 from motionprobe.models.adapter import make_target
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.probes import INTERVENTIONS, freeze, reverse, run_probe, shuffle
+from motionprobe.probes.bias import BiasConfig, run_bias
+from motionprobe.probes.engine import ProbeConfig
+from motionprobe.probes.generator import GeneratorConfig, train_generator
 from motionprobe.report import write_report
+from motionprobe.runs import RunFolder, read_run, register_run
 from motionprobe.stats import (
     cue_agreement,
     cue_conflict,
@@ -44,7 +48,18 @@ from motionprobe.video import probe, read_clip, read_frames, write_video
 
 __all__ = [
     "__version__",
+    "AttributionConfig",
+    "BiasConfig",
+    "EvalConfig",
+    "GeneratorConfig",
+    "ProbeConfig",
+    "RunFolder",
     "attribute",
+    "evaluate_checkpoints",
+    "read_run",
+    "register_run",
+    "run_bias",
+    "train_generator",
     "INTERVENTIONS",
     "TIME_DIM",
     "DatasetIndex",

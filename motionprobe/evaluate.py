@@ -21,45 +21,37 @@ from tqdm import tqdm
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, gather, world_size
 from motionprobe.io import bad_items_frame, write_csv, write_json
-from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.models.adapter import Target, make_target
 from motionprobe.models.layers import fuse
 from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.types import BadItem
 
 
-def modality_of(model: nn.Module) -> str:
-    """The dataset modality a model's inputs need: ``rgb``, ``flow`` or ``rgb+flow``."""
-    inputs = tuple(getattr(model, "inputs", ("rgb",)))
-    return "rgb+flow" if len(inputs) > 1 else inputs[0]
-
-
-def model_inputs(model: nn.Module, batch: dict, device: str) -> tuple[torch.Tensor, ...] | None:
-    """A collated batch as the model's normalised positional inputs (None if nothing is good)."""
-    key = {"rgb": "video", "flow": "flow"}
-    tensors = [batch[key[name]] for name in getattr(model, "inputs", ("rgb",))]
-    if any(t is None for t in tensors):
-        return None
-    return model.normalize(*(t.to(device) for t in tensors))
-
-
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module,
+    target: Target,
     loader: DataLoader,
     device: str = "cpu",
     progress: bool = True,
     amp: str = "off",
 ) -> dict:
-    """Accuracy and mean cross-entropy of ``model`` over ``loader`` (summed over ranks).
+    """Accuracy and mean cross-entropy of a model over ``loader`` (summed over ranks).
+
+    Args:
+        target: The model and its inputs (:func:`motionprobe.models.adapter.make_target`).
+        loader: Collated batches of the model's inputs.
+        device: Torch device.
+        progress: Show a progress bar.
+        amp: ``off``, ``bf16``, ``fp16`` or ``auto``.
 
     Returns:
         ``{"loss", "acc", "n", "bad": list[BadItem]}``.
     """
-    model.eval()
+    model = target.model.eval()
     loss_sum, correct, n, bad = 0.0, 0, 0, []
     for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
         bad += batch["bad"]
-        inputs = model_inputs(model, batch, device)
+        inputs = target.batch_inputs(batch, device)
         if inputs is None:
             continue
         y = batch["label"].to(device)
@@ -78,7 +70,7 @@ def evaluate(
 
 @torch.inference_mode()
 def predict_views(
-    model: nn.Module,
+    target: Target,
     loader: DataLoader,
     device: str = "cpu",
     amp: str = "off",
@@ -90,11 +82,11 @@ def predict_views(
         A table (``video_id``, ``label``, ``clip_index``, ``crop_index``), float32 logits
         ``(views, num_classes)`` in the same order, and the bad items.
     """
-    model.eval()
+    model = target.model.eval()
     rows, logits, bad = [], [], []
     for batch in tqdm(loader, desc="views", leave=False, disable=not progress):
         bad += batch["bad"]
-        inputs = model_inputs(model, batch, device)
+        inputs = target.batch_inputs(batch, device)
         if inputs is None:
             continue
         with autocast(device, amp):
@@ -222,30 +214,29 @@ def evaluate_checkpoints(
     out = Path(cfg.out)
     tables, all_logits, bad, classes = [], [], [], None
     for path in checkpoints:
-        model, ckpt = load_checkpoint(path, cfg.device)
-        if classes is not None and list(ckpt["classes"]) != classes:
+        target = make_target(path, cfg.device)
+        if classes is not None and target.classes != classes:
             raise ValueError(f"{path}: its classes differ from {checkpoints[0]}'s; cannot fuse")
-        classes = list(ckpt["classes"])
-        trained = ckpt["config"]
+        classes, trained = target.classes, target.info["train_config"]
         loader, _, index_bad = make_loader(
             cfg.data,
             split,
             classes,
-            model.preset,
-            frames=int(trained.get("frames", model.frames)),
+            target.rgb_preset,
+            frames=target.frames,
             batch_size=cfg.batch_size,
             train=False,
-            fps=trained.get("fps"),
+            fps=target.info["fps"],
             num_clips=cfg.num_clips,
-            short=trained.get("short", "loop"),
+            short=target.info["short"],
             label_map=cfg.label_map,
             workers=cfg.workers,
-            modality=modality_of(model),
+            modality=target.modality,
             flow_cache=cfg.flow_cache or trained.get("flow_cache"),
-            flow_method=trained.get("flow_method", "tvl1"),
+            flow_method=target.flow_method,
             num_crops=cfg.num_crops,
         )
-        table, logits, view_bad = predict_views(model, loader, cfg.device, progress=progress)
+        table, logits, view_bad = predict_views(target, loader, cfg.device, progress=progress)
         tables.append(table)
         all_logits.append(logits)
         bad += index_bad + view_bad

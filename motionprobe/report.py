@@ -8,7 +8,6 @@ shares; each study's own report lives in its module of :mod:`motionprobe.studies
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from motionprobe import plots
 from motionprobe.data.families import AXES_BY_CUE
 from motionprobe.data.synthetic import load_cues
 from motionprobe.io import write_csv, write_text
+from motionprobe.runs import read_run
 from motionprobe.stats import (
     CLEAN,
     accuracy_by_intervention,
@@ -110,9 +110,9 @@ def pct(x: float) -> str:
 
 
 def read_config(run_dir: Path) -> dict:
-    """The folder's ``config.json``, or an empty dict when it has none."""
-    path = run_dir / "config.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    """The folder's ``config.json``, or an empty dict when it has none (see
+    :func:`motionprobe.runs.read_run`)."""
+    return read_run(run_dir).config if Path(run_dir).is_dir() else {}
 
 
 def find_setting(config: Mapping[str, Any], *keys: str) -> Any:
@@ -651,9 +651,7 @@ def write_report(
     """
     run_dir = Path(run_dir)
     per, tax = _read_run_tables(run_dir)
-    if config is None and (run_dir / "config.json").is_file():
-        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    config = dict(config or {})
+    config = dict(read_config(run_dir) if config is None else config)
     preds_path = run_dir / "predictions.parquet"
     preds = pd.read_parquet(preds_path) if preds_path.is_file() else None
     interventions = list(dict.fromkeys(per["intervention"]))
@@ -751,8 +749,7 @@ def probe_report(
     for name in ("per_class.csv", "taxonomy.csv"):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(f"{run_dir / name}: missing; is this a probe run folder?")
-    config_path = run_dir / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    config = read_config(run_dir)
     if data is None and config.get("data"):
         data = config["data"]
     cues = load_cues(data) if data is not None else {}

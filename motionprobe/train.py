@@ -30,14 +30,15 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, environment, gather, setup_distributed
-from motionprobe.evaluate import evaluate, modality_of, model_inputs
+from motionprobe.evaluate import evaluate
 from motionprobe.io import bad_items_frame, provenance, write_csv, write_json
+from motionprobe.loop import optimise_epoch
 from motionprobe.models import create_model
+from motionprobe.models.adapter import Target, make_target
 from motionprobe.models.checkpoint import load_checkpoint, save_checkpoint
 from motionprobe.recipes import recipe
 from motionprobe.types import BadItem
@@ -221,6 +222,7 @@ class _Run:
     history: list[dict] = field(default_factory=list)
     partial: dict | None = None
     writer: object = None
+    target: Target | None = None
 
     @property
     def main(self) -> bool:
@@ -268,7 +270,9 @@ class _Run:
         if world > 1:
             ids = [torch.device(device).index] if device.startswith("cuda") else None
             net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        loader_args = _loader_args(config, model, rank, world)
+        # The adapter puts the model in eval mode; each epoch sets train mode again.
+        target = make_target(model, device, classes, config.frames)
+        loader_args = _loader_args(config, target, rank, world)
         train_loader, train_set, bad = make_loader(
             config.data, "train", classes, train=True, flip=config.flip, **loader_args
         )
@@ -289,7 +293,7 @@ class _Run:
         }
         run = cls(config, progress and rank == 0, rank, world, device, model, net, classes,
                   loader_args, train_loader, val_loader, bad + val_bad, opt, sched, per_step,
-                  scaler, cfg, steps)  # fmt: skip
+                  scaler, cfg, steps, target=target)  # fmt: skip
         if last.is_file():
             run.resume(torch.load(last, map_location=device, weights_only=True))
         return run
@@ -352,7 +356,7 @@ class _Run:
 
     def train_epoch(self, epoch: int, stop: _Stop) -> dict:
         """One epoch of optimiser steps (from where a resumed run stopped); its running sums."""
-        config, batches = self.config, self.batches
+        config = self.config
         self.net.train()
         self.train_loader.dataset.set_epoch(epoch)
         skip = self.skip_batches if epoch == self.start_epoch else 0
@@ -361,18 +365,16 @@ class _Run:
         sums = dict(sums or {"loss": 0.0, "correct": 0, "n": 0, "bad": 0, "seconds": 0.0})
         t0 = time.time() - sums["seconds"]
         step = epoch * self.steps_per_epoch + skip // self.accumulate
-        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", initial=skip,
-                   total=batches, disable=not self.progress)  # fmt: skip
-        for i, batch in enumerate(bar, start=skip):
-            self.bad += batch["bad"]
+        last: list[float | None] = [None]  # the loss of the batch before each step
+
+        def loss_of(batch: dict, i: int, boundary: bool) -> torch.Tensor | None:
             sums["bad"] += len(batch["bad"])
-            boundary = (i + 1) % self.accumulate == 0 or i + 1 == batches
-            loss = self._forward_backward(batch, sums, boundary, epoch, i)
-            if not boundary:
-                continue
-            self.scaler.step(self.opt)
-            self.scaler.update()
-            self.opt.zero_grad(set_to_none=True)
+            loss = self._forward(batch, sums, boundary)
+            last[0] = None if loss is None else loss.item()
+            return loss
+
+        def after_step(i: int, bar) -> None:
+            nonlocal step
             if self.per_step:
                 self.sched.step()
             step += 1
@@ -383,19 +385,34 @@ class _Run:
                     acc=f"{sums['correct'] / sums['n']:.3f}",
                     clips_s=f"{sums['n'] * self.world / max(elapsed, 1e-9):.1f}",
                 )
-            if self.writer is not None and loss is not None:
-                self.writer.add_scalar("train/loss", loss, step)
+            if self.writer is not None and last[0] is not None:
+                self.writer.add_scalar("train/loss", last[0], step)
                 self.writer.add_scalar("train/lr", self.opt.param_groups[0]["lr"], step)
             self._maybe_save(stop, step, epoch, i, sums, t0)
-        bar.close()
+
+        optimise_epoch(
+            self.train_loader,
+            loss_of,
+            self.opt,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            where=lambda i: (
+                f"epoch {epoch + 1}, batch {i + 1} of {self.out}; stopping (the last "
+                f"good checkpoint is {self.last}); lower the learning rate or check the data"
+            ),
+            bad=self.bad,
+            progress=self.progress,
+            start=skip,
+            total=self.batches,
+            accumulate=self.accumulate,
+            scaler=self.scaler,
+            after_step=after_step,
+        )
         sums["seconds"] = time.time() - t0
         return sums
 
-    def _forward_backward(
-        self, batch: dict, sums: dict, boundary: bool, epoch: int, i: int
-    ) -> float | None:
-        """Accumulate one batch's gradients; its loss (None when the batch had nothing good)."""
-        inputs = model_inputs(self.model, batch, self.device)
+    def _forward(self, batch: dict, sums: dict, boundary: bool) -> torch.Tensor | None:
+        """One batch's loss (None when it had nothing good), its counts added to ``sums``."""
+        inputs = self.target.batch_inputs(batch, self.device)
         if inputs is None:
             return None
         y = batch["label"].to(self.device)
@@ -403,22 +420,10 @@ class _Run:
         with nullcontext() if sync else self.net.no_sync(), autocast(self.device, self.config.amp):
             logits = self.net(*inputs).float()
             loss = nn.functional.cross_entropy(logits, y)
-        finite = torch.isfinite(loss).all()
-        if self.world > 1:
-            flag = torch.tensor([0.0 if finite else 1.0], device=self.device)
-            torch.distributed.all_reduce(flag)
-            finite = flag.item() == 0
-        if not finite:
-            raise FloatingPointError(
-                f"non-finite loss at epoch {epoch + 1}, batch {i + 1} of {self.out}; stopping "
-                f"(the last good checkpoint is {self.last}); lower the learning rate or check "
-                "the data"
-            )
-        self.scaler.scale(loss / self.accumulate).backward()
         sums["loss"] += loss.item() * len(y)
         sums["correct"] += (logits.argmax(1) == y).sum().item()
         sums["n"] += len(y)
-        return loss.item()
+        return loss
 
     def _maybe_save(
         self, stop: _Stop, step: int, epoch: int, i: int, sums: dict, t0: float
@@ -444,7 +449,7 @@ class _Run:
 
     def end_epoch(self, epoch: int, sums: dict) -> None:
         """Validate, log the epoch's metrics, keep ``best.pt`` and write ``last.pt``."""
-        val = evaluate(self.model, self.val_loader, self.device, self.progress, self.config.amp)
+        val = evaluate(self.target, self.val_loader, self.device, self.progress, self.config.amp)
         self.bad += val["bad"]
         if not self.per_step:
             self.sched.step(val["loss"])
@@ -480,7 +485,8 @@ class _Run:
         test_loader, _, test_bad = make_loader(
             config.data, "test", self.classes, train=False, **self.loader_args
         )
-        test = evaluate(best, test_loader, self.device, self.progress, config.amp)
+        best_target = make_target(best, self.device, self.classes, config.frames)
+        test = evaluate(best_target, test_loader, self.device, self.progress, config.amp)
         self.bad += test_bad + test["bad"]
         ckpt["metrics"] = {**ckpt.get("metrics", {}), "test_acc": test["acc"]}
         if self.main:
@@ -489,10 +495,10 @@ class _Run:
         return {"test_acc": test["acc"], "test_n": test["n"]}
 
 
-def _loader_args(config: TrainConfig, model: nn.Module, rank: int, world: int) -> dict:
+def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> dict:
     """What the train, val and test loaders of a run share."""
     return dict(
-        preset=model.preset,
+        preset=target.rgb_preset,
         frames=config.frames,
         batch_size=config.batch_size,
         fps=config.fps,
@@ -501,7 +507,7 @@ def _loader_args(config: TrainConfig, model: nn.Module, rank: int, world: int) -
         workers=config.workers,
         seed=config.seed,
         cache=config.cache,
-        modality=modality_of(model),
+        modality=target.modality,
         flow_cache=config.flow_cache,
         flow_method=config.flow_method,
         rank=rank,

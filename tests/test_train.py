@@ -18,12 +18,12 @@ from motionprobe.cli import main
 from motionprobe.data.loaders import EpochSampler
 from motionprobe.data.synthetic import synthesize
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
+from motionprobe.models.adapter import Target
 from motionprobe.recipes import RECIPES
 from motionprobe.runs import read_run
 from motionprobe.train import TrainConfig, train
 
 # The package re-exports the function train, which shadows the module's name on the package.
-train_mod = sys.modules["motionprobe.train"]
 
 CLASSES = ["red_object", "still", "move_right", "move_left"]
 
@@ -61,15 +61,15 @@ def test_sigterm_mid_epoch_then_resume_reaches_the_same_weights(data, tmp_path, 
     train(config(data, full_out), progress=False)
 
     calls = {"n": 0}
-    original = train_mod.model_inputs
+    original = Target.batch_inputs
 
-    def sigterm_on_third_batch(*args, **kwargs):
+    def sigterm_on_third_batch(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGTERM)
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(train_mod, "model_inputs", sigterm_on_third_batch)
+    monkeypatch.setattr(Target, "batch_inputs", sigterm_on_third_batch)
     with pytest.raises(SystemExit) as stopped:
         train(config(data, cut_out), progress=False)
     assert stopped.value.code == 143

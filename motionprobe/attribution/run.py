@@ -32,10 +32,9 @@ from motionprobe.attribution.sanity import _sanity_checks
 from motionprobe.data import VideoDataset, collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.data.synthetic import load_cues
-from motionprobe.evaluate import modality_of, model_inputs
 from motionprobe.flow import flow_to_color
 from motionprobe.io import atomic_path, provenance, write_csv, write_json, write_parquet
-from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.models.adapter import Target, make_target
 from motionprobe.plots import (
     heatmap,
     normalise_heat,
@@ -128,28 +127,31 @@ class _Run:
     """The model of a run and the clips it attributes.
 
     Attributes:
-        model: The checkpoint's model on the run's device.
-        ckpt: The checkpoint (``classes``, ``config``, ``model``).
-        classes: Class names in logit order.
-        cfg: The checkpoint's training config.
-        frames: Clip length.
-        inputs: The model's inputs (``("rgb",)``, ``("flow",)`` or ``("rgb", "flow")``).
+        target: The checkpoint's model on the run's device, its inputs (``("rgb",)``,
+            ``("flow",)`` or ``("rgb", "flow")``), classes, clip length and flow method.
         dataset: The split, one centre clip per video.
         bad: Items found bad so far (the index's, then the decoder's).
         order: Dataset indices attributed, class by class.
         cues: ``{class: cue}`` of synthetic data (empty otherwise).
     """
 
-    model: nn.Module
-    ckpt: dict
-    classes: list[str]
-    cfg: dict
-    frames: int
-    inputs: tuple[str, ...]
+    target: Target
     dataset: VideoDataset
     bad: list
     order: list[int]
     cues: dict
+
+    @property
+    def model(self) -> nn.Module:
+        return self.target.model
+
+    @property
+    def classes(self) -> list[str]:
+        return self.target.classes
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.target.inputs
 
     @property
     def two_stream(self) -> bool:
@@ -278,24 +280,21 @@ def _open_run(params: AttributionConfig) -> _Run:
     The first ``clips_per_class`` videos of each class in index order, class by class in the
     checkpoint's class order.
     """
-    model, ckpt = load_checkpoint(params.checkpoint, params.device)
-    classes = list(ckpt["classes"])
-    cfg = dict(ckpt.get("config") or {})
-    frames = int(cfg.get("frames") or model.frames)
-    inputs = tuple(getattr(model, "inputs", ("rgb",)))
+    target = make_target(params.checkpoint, params.device)
+    classes = target.classes
     dataset, bad = make_dataset(
         params.data,
         params.split,
         classes,
-        model.presets.get("rgb", model.preset),
-        frames=frames,
+        target.rgb_preset,
+        frames=target.frames,
         train=False,
-        fps=cfg.get("fps"),
-        short=cfg.get("short", "loop"),
-        label_map=params.label_map or cfg.get("label_map"),
-        modality=modality_of(model),
+        fps=target.info["fps"],
+        short=target.info["short"],
+        label_map=params.label_map or target.info["train_config"].get("label_map"),
+        modality=target.modality,
         flow_cache=params.flow_cache,
-        flow_method=cfg.get("flow_method", "tvl1"),
+        flow_method=target.flow_method,
     )
     chosen: dict[str, list[int]] = {}
     for i, r in enumerate(dataset.records):
@@ -303,7 +302,7 @@ def _open_run(params: AttributionConfig) -> _Run:
             chosen[r.label].append(i)
     order = [i for c in classes for i in chosen.get(c, [])]
     cues = load_cues(params.data)
-    return _Run(model, ckpt, classes, cfg, frames, inputs, dataset, bad, order, cues)
+    return _Run(target, dataset, bad, order, cues)
 
 
 def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: bool) -> _Collected:
@@ -329,7 +328,7 @@ def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: 
         batch = collate([run.dataset[i] for i in indices])
         run.bad += batch["bad"]
         bar.update(len(batch["label"]) + len(batch["bad"]))
-        xs = model_inputs(run.model, batch, params.device)
+        xs = run.target.batch_inputs(batch, params.device)
         if xs is None:
             continue
         rows, attrs = _attribute_batch(params, run, got, batch, xs)
@@ -507,9 +506,9 @@ def _run_config(params: AttributionConfig, run: _Run) -> dict:
     return {
         "run": AttributionConfig.kind,
         **resolved.to_dict(),
-        "model": run.ckpt.get("model"),
-        "flow_method": run.cfg.get("flow_method", "tvl1") if "flow" in run.inputs else None,
-        "frames": run.frames,
+        "model": run.target.info["model"],
+        "flow_method": run.target.flow_method if "flow" in run.inputs else None,
+        "frames": run.target.frames,
         "inputs": list(run.inputs),
         "presets": {k: v.to_dict() for k, v in run.model.presets.items()},
         "attributed_inputs": "normalised model inputs; baselines: zeros in normalised space",

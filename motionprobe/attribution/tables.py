@@ -6,7 +6,6 @@ numbers from any set of :func:`~motionprobe.attribution.run.run_attribution` fol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+
+from motionprobe.runs import read_run
 
 #: What :func:`attribution_report` reads from each model subfolder of the study.
 ATTRIBUTION_TABLES = ("clips.csv", "class_summary.csv", "class_profiles.csv", "sanity.json")
@@ -25,25 +26,23 @@ def read_attribution_run(folder: Path) -> dict[str, Any]:
     if missing:
         raise FileNotFoundError(f"{folder}: missing {', '.join(missing)} (needed for the report)")
 
+    run = read_run(folder)
+
     def csv(name: str) -> pd.DataFrame:
         # Class names such as "NA" or "null" must stay names, not become NaN.
-        df = pd.read_csv(folder / name, keep_default_na=False, na_values=[""])
+        df = run.table(name, keep_default_na=False, na_values=[""])
         for col in ("class", "label", "pred", "target", "cue"):
             if col in df:
                 df[col] = df[col].where(df[col].isna(), df[col].astype(str))
         return df
 
-    config_path = folder / "config.json"
-    bad_path = folder / "bad_items.csv"
     return {
         "clips": csv("clips.csv"),
         "summary": csv("class_summary.csv"),
         "profiles": csv("class_profiles.csv"),
-        "sanity": json.loads((folder / "sanity.json").read_text(encoding="utf-8")),
-        "config": json.loads(config_path.read_text(encoding="utf-8"))
-        if config_path.is_file()
-        else {},
-        "bad": csv("bad_items.csv") if bad_path.is_file() else pd.DataFrame(),
+        "sanity": run.json("sanity.json"),
+        "config": run.config,
+        "bad": csv("bad_items.csv") if run.has("bad_items.csv") else pd.DataFrame(),
     }
 
 

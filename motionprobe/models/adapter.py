@@ -61,6 +61,21 @@ class Target:
             return {"rgb": x}
         return {"rgb": x[:, :, : self.frames], "flow": clip_flow(x, self.flow_method)}
 
+    @property
+    def modality(self) -> str:
+        """The dataset modality the inputs need: ``rgb``, ``flow`` or ``rgb+flow``."""
+        return "+".join(self.inputs)
+
+    def batch_inputs(
+        self, batch: dict, device: str | torch.device
+    ) -> tuple[torch.Tensor, ...] | None:
+        """A collated batch's clips (and the flow its dataset read) as the model's normalised
+        positional inputs; ``None`` when the batch has nothing usable."""
+        given = {n: batch["video" if n == "rgb" else n] for n in self.inputs}
+        if any(v is None for v in given.values()):
+            return None
+        return tuple(self.normalize(given, device))
+
     def normalize(
         self, given: dict[str, torch.Tensor], device: str | torch.device
     ) -> list[torch.Tensor | None]:
@@ -92,7 +107,7 @@ def make_target(
         return Target(
             net,
             list(ckpt["classes"]),
-            int(frames or cfg.get("frames", 16)),
+            int(frames or cfg.get("frames") or net.frames),
             dict(net.presets),
             tuple(net.inputs),
             method,
@@ -115,12 +130,12 @@ def make_target(
         presets["rgb"] = Preset.from_dict(preset)
     elif preset is not None:
         presets["rgb"] = preset
-    if "rgb" not in presets:
+    inputs = tuple(getattr(model, "inputs", ("rgb",)))
+    if any(n not in presets for n in inputs):
         raise ValueError(
             f"{type(model).__name__}: no normalisation preset; pass preset= (a Preset or a name "
             "such as 'i3d_rgb')"
         )
-    inputs = tuple(getattr(model, "inputs", ("rgb",)))
     return Target(
         model.to(device).eval(),
         list(classes),

@@ -38,10 +38,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from motionprobe.data.loaders import make_loader
-from motionprobe.evaluate import modality_of
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import atomic_path, provenance, write_csv, write_json
-from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.loop import optimise_epoch
+from motionprobe.models.adapter import make_target
 from motionprobe.runs import RunConfig, RunResult, register_run
 
 #: Inception endpoints the perceptual loss uses when the classifier has them (early to late).
@@ -396,31 +396,39 @@ def _generator_epoch(
     # Per k: summed best-of-K loss, summed loss of the held input (the static baseline on the
     # same clips), clips.
     sums = {k: [0.0, 0.0, 0] for k in ks}
+    latest: dict = {}
     t0 = time.time()
-    bar = tqdm(loader, desc=f"generator {epoch + 1}/{epochs}", disable=not progress)
-    for i, batch in enumerate(bar):
-        bad += batch["bad"]
+
+    def loss_of(batch: dict, i: int, boundary: bool) -> torch.Tensor | None:
         if batch["video"] is None:
-            continue
+            return None
         x = batch["video"].to(device)  # batch["label"] is never read: class-agnostic
         k = ks[(epoch * steps + i) % len(ks)]
         offset = int(torch.randint(0, max(frames // k, 1), (1,), generator=rng))
         loss, held_loss = best_of_k_loss(net, loss_fn, x, k, samples, rng, offset)
         b = x.shape[0]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite generator loss at epoch {epoch + 1}, batch {i + 1} of {where}; "
-                f"the last good state is {path}"
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
         sums[k][0] += loss.item() * b
         sums[k][1] += held_loss.sum().item()
         sums[k][2] += b
-        if progress:
-            bar.set_postfix(loss=f"{loss.item():.4f}", k=k)
-    bar.close()
+        latest.update(loss=loss.item(), k=k)
+        return loss
+
+    def after_step(i: int, bar) -> None:
+        if progress and latest:
+            bar.set_postfix(loss=f"{latest['loss']:.4f}", k=latest["k"])
+
+    optimise_epoch(
+        loader,
+        loss_of,
+        opt,
+        desc=f"generator {epoch + 1}/{epochs}",
+        where=lambda i: (
+            f"epoch {epoch + 1}, batch {i + 1} of {where}; the last good state is {path}"
+        ),
+        bad=bad,
+        progress=progress,
+        after_step=after_step,
+    )
     n = max(sum(c for _, _, c in sums.values()), 1)
     row = {
         "epoch": epoch + 1,
@@ -529,24 +537,23 @@ def train_generator(
     cfg = GeneratorConfig.of(checkpoint, data, out, **options)
     out, checkpoint, device, seed = Path(cfg.out), Path(cfg.checkpoint), cfg.device, cfg.seed
     ks, samples, batch_size = cfg.ks, cfg.samples, cfg.batch_size
-    model, ckpt = load_checkpoint(checkpoint, device)
-    if modality_of(model) != "rgb":
+    target = make_target(checkpoint, device)
+    if target.inputs != ("rgb",):
         raise ValueError(f"{checkpoint}: the generator makes RGB clips; this model takes flow")
-    trained = ckpt.get("config", {})
-    frames = int(trained.get("frames", model.frames))
+    model, frames = target.model, target.frames
     ks = _check_ks(ks, frames)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}")
     loss_fn = FeatureLoss(model, cfg.layers)
     loader_args = dict(
-        classes=list(ckpt["classes"]),
-        preset=model.preset,
+        classes=target.classes,
+        preset=target.rgb_preset,
         frames=frames,
         batch_size=batch_size,
         seed=seed,
         cache="auto",
-        fps=trained.get("fps"),
-        short=trained.get("short", "loop"),
+        fps=target.info["fps"],
+        short=target.info["short"],
     )
     # Both loaders up front: a missing split fails before training, not after it.
     train_loader, train_set, bad = make_loader(cfg.data, cfg.split, train=True, **loader_args)

@@ -3,10 +3,10 @@ wrote it (``config.json``'s ``study``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from motionprobe.report import probe_report
+from motionprobe.runs import read_run
 from motionprobe.studies.base import STUDIES
 
 
@@ -31,8 +31,7 @@ def make_report(
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such results folder")
     config_path = run_dir / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-    study = config.get("study")
+    study = read_run(run_dir).config.get("study")
     reports = {name: s.report for name, s in STUDIES.items() if s.report is not None}
     if study is not None and study not in reports:
         raise ValueError(
