@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+from motionprobe._version import __version__
 from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
 from motionprobe.attribution import AttributionConfig, run_attribution
 from motionprobe.data.check import check_dataset
@@ -28,6 +32,7 @@ from motionprobe.runs import RunConfig
 from motionprobe.studies import STUDIES, make_report, run_study
 from motionprobe.studies.probe_validity import validate
 from motionprobe.train import TrainConfig, train
+from motionprobe.types import RunError, VideoError
 
 
 def _ints(text: str) -> list[int]:
@@ -180,6 +185,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         flow_method=args.flow_method,
         amp=args.amp,
         forward_batch=args.forward_batch,
+        overwrite=args.overwrite,
     )
     if result.rank:  # a torchrun worker other than rank 0: rank 0 prints the summary
         return
@@ -281,14 +287,17 @@ def _add_check(sub) -> None:
 def _common(p: argparse.ArgumentParser, fn: Callable | type[RunConfig]) -> None:
     """Data, batch, device and worker options, with ``fn``'s defaults."""
     p.add_argument("--data", required=True, help="dataset root")
-    p.add_argument("--batch-size", type=int, default=default(fn, "batch_size"))
-    p.add_argument("--device", default=default(fn, "device"))
+    p.add_argument(
+        "--batch-size", type=int, default=default(fn, "batch_size"), help="clips per batch"
+    )
+    p.add_argument("--device", default=default(fn, "device"), help="cpu, cuda or cuda:N")
     if isinstance(fn, type) and issubclass(fn, RunConfig):
         params = {f.name for f in dataclasses.fields(fn)}
     else:
         params = set(inspect.signature(fn).parameters)
     if "workers" in params:
-        p.add_argument("--workers", type=int, default=default(fn, "workers"))
+        p.add_argument("--workers", type=int, default=default(fn, "workers"),
+                       help="data loader processes")  # fmt: skip
     if "label_map" in params:
         p.add_argument("--label-map", default=None, help="class-order file")
 
@@ -388,6 +397,8 @@ def _add_probe(sub) -> None:
     )
     p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
     p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(ProbeConfig, "amp"))
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard a run in --out that was made with other settings")  # fmt: skip
     p.add_argument("--forward-batch", type=int, default=default(ProbeConfig, "forward_batch"),
                    help="clips per forward pass")  # fmt: skip
     _common(p, ProbeConfig)
@@ -462,12 +473,27 @@ def _add_study(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="motionprobe", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"motionprobe {__version__}")
+    _add_global(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
     adders = [_add_synth, _add_validate, _add_check, _add_train, _add_flow, _add_models]
     adders += [_add_evaluate, _add_probe, _add_generator, _add_attribute, _add_report, _add_study]
     for add in adders:
         add(sub)
+    for command in sub.choices.values():
+        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+        if command.prog.split()[-1] != "study":  # a study's own parser takes its arguments
+            _add_global(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global(p: argparse.ArgumentParser, default: object) -> None:
+    """``--quiet`` and ``--debug``, before or after the command (a command's copy must not
+    reset what was given before it, hence ``SUPPRESS``)."""
+    p.add_argument("--quiet", action="store_true", default=default,
+                   help="no progress bars, only the summary line")  # fmt: skip
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the traceback of an error instead of one line")  # fmt: skip
 
 
 def _add_models(sub) -> None:
@@ -476,15 +502,39 @@ def _add_models(sub) -> None:
     p.set_defaults(func=cmd_models)
 
 
+#: Exit status of a command stopped by a mistake in what it was asked (argparse's usage errors
+#: exit with 2, a bug's traceback with 1).
+EXIT_ERROR = 3
+#: What a user's mistake raises: bad files, options, folders, devices (``--debug`` shows the
+#: traceback instead of the one line).
+USER_ERRORS = (ValueError, OSError, KeyError, VideoError, FloatingPointError, RuntimeError)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``motionprobe`` console script."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        os.environ["TQDM_DISABLE"] = "1"
     try:
+        _check_device(getattr(args, "device", None))
         args.func(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"motionprobe {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        if getattr(args, "debug", False):
+            raise
+        print(f"motionprobe {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(str(text).split()) or type(err).__name__
+
+
+def _check_device(device: str | None) -> None:
+    """Refuse a device this machine does not have before any work starts."""
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"--device {device}: this machine has no CUDA device; use --device cpu")
 
 
 if __name__ == "__main__":

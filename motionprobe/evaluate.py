@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, gather, world_size
-from motionprobe.io import bad_items_frame, write_csv, write_json
+from motionprobe.io import bad_items_frame, hide_bars, run_lock, write_csv, write_json
 from motionprobe.models.adapter import Target, make_target
 from motionprobe.models.layers import fuse
 from motionprobe.runs import RunConfig, RunResult, register_run
@@ -49,7 +49,7 @@ def evaluate(
     """
     model = target.model.eval()
     loss_sum, correct, n, bad = 0.0, 0, 0, []
-    for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
+    for batch in tqdm(loader, desc="eval", leave=False, disable=hide_bars(progress)):
         bad += batch["bad"]
         inputs = target.batch_inputs(batch, device)
         if inputs is None:
@@ -84,7 +84,7 @@ def predict_views(
     """
     model = target.model.eval()
     rows, logits, bad = [], [], []
-    for batch in tqdm(loader, desc="views", leave=False, disable=not progress):
+    for batch in tqdm(loader, desc="views", leave=False, disable=hide_bars(progress)):
         bad += batch["bad"]
         inputs = target.batch_inputs(batch, device)
         if inputs is None:
@@ -208,6 +208,12 @@ def evaluate_checkpoints(
         The summary.
     """
     cfg = EvalConfig.of(checkpoints, data, out, **options)
+    with run_lock(cfg.out, "evaluation"):
+        return _evaluate_checkpoints(cfg, progress)
+
+
+def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
+    """:func:`evaluate_checkpoints` once its folder is held."""
     checkpoints, split, fusion = list(cfg.checkpoints), cfg.split, cfg.fusion
     if not 1 <= len(checkpoints) <= 2:
         raise ValueError(f"give one checkpoint or two to fuse, got {len(checkpoints)}")

@@ -30,7 +30,7 @@ import torch
 
 from motionprobe import video
 from motionprobe._version import __version__
-from motionprobe.io import atomic_path, write_csv, write_json
+from motionprobe.io import atomic_path, hide_bars, write_csv, write_json
 from motionprobe.transforms import to_frames
 from motionprobe.types import VIDEO_EXTENSIONS, VideoError
 
@@ -451,7 +451,7 @@ def extract_flow(
         _init_worker()
         try:
             with tqdm(
-                total=len(todo), desc=f"flow {method}", unit="video", disable=not progress
+                total=len(todo), desc=f"flow {method}", unit="video", disable=hide_bars(progress)
             ) as bar:
                 for path, reason, n in map(_extract_one, todo):
                     frames += _tally(bar, bad, path, reason, n)
@@ -468,7 +468,7 @@ def extract_flow(
         with ctx.Pool(workers, initializer=_init_worker) as pool:
             results = pool.imap_unordered(_extract_one, todo)
             with tqdm(
-                total=len(todo), desc=f"flow {method}", unit="video", disable=not progress
+                total=len(todo), desc=f"flow {method}", unit="video", disable=hide_bars(progress)
             ) as bar:
                 for path, reason, n in results:
                     frames += _tally(bar, bad, path, reason, n)

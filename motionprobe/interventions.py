@@ -32,6 +32,7 @@ Flow follows :mod:`motionprobe.flow`'s convention: the pixel at ``(x, y)`` in fr
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -670,6 +671,27 @@ class Intervention:
         if self.fn is None:
             raise ValueError(f"{self.name}: has no function of its own (the engine supplies it)")
         return self.fn(x, *args, **kwargs)
+
+    def check(self, params: dict, frames: int, spec: str) -> None:
+        """Refuse (``ValueError``), before any clip is decoded, a parameter ``fn`` does not take
+        or a value it rejects on a ``frames``-frame clip (a dry run on a blank clip)."""
+        if self.fn is None:
+            return
+        names = inspect.signature(self.fn).parameters
+        engine = {"x", "generator", "flow", "partner_flow"}
+        unknown = [k for k in params if k not in names or k in engine]
+        if unknown:
+            takes = sorted(set(names) - engine)
+            raise ValueError(
+                f"{spec!r}: {self.name} has no parameter {unknown[0]!r}; it takes {takes}"
+            )
+        if self.needs_flow or self.needs_partner:
+            return
+        extra = {"generator": torch.Generator().manual_seed(0)} if "generator" in names else {}
+        try:
+            self.fn(torch.zeros(1, 3, frames, 4, 4), **params, **extra)
+        except (ValueError, IndexError, TypeError, RuntimeError) as err:
+            raise ValueError(f"{spec!r} on a {frames}-frame clip: {err}") from err
 
     @property
     def standalone(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from motionprobe.types import BadItem
+from motionprobe.types import BadItem, RunError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -74,6 +75,93 @@ def write_parquet(path: str | Path, frame: Any) -> Path:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
     return Path(path)
+
+
+#: Run folders this process holds, with how many nested runs hold each (a study's sub-runs).
+_HELD: dict[Path, int] = {}
+
+
+@contextlib.contextmanager
+def run_lock(out: str | Path, what: str = "run") -> Iterator[Path]:
+    """Hold ``out/.lock`` while a run writes into ``out`` (created if missing).
+
+    The lock file records the process id and host. A lock whose process is gone (killed, the
+    machine rebooted) is stale and taken over; a run nested in one this process already holds
+    (a study's probe into its own folder) shares it. The lock is removed on any exit.
+
+    Raises:
+        RunError: Another live process holds the folder, or ``out`` is not a writable folder.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with run_lock(folder) as lock:
+    ...     lock.is_file()
+    True
+    >>> (folder / ".lock").exists()
+    False
+    """
+    folder = Path(out).resolve()
+    if folder in _HELD:
+        _HELD[folder] += 1
+        try:
+            yield folder / ".lock"
+        finally:
+            _HELD[folder] -= 1
+        return
+    lock = folder / ".lock"
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _take(lock, what)
+    except (NotADirectoryError, FileExistsError, PermissionError) as err:
+        raise RunError(f"{out}: cannot write a run here ({err.strerror or err})") from err
+    _HELD[folder] = 1
+    try:
+        yield lock
+    finally:
+        del _HELD[folder]
+        lock.unlink(missing_ok=True)
+        if created and not any(folder.iterdir()):  # a run that failed to start leaves nothing
+            folder.rmdir()
+
+
+def _take(lock: Path, what: str) -> None:
+    """Create ``lock`` for this process, taking over a stale one."""
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "what": what}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_UMASK)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                holder = {}
+            if _alive(holder):
+                raise RunError(
+                    f"{lock.parent}: another {holder.get('what', 'run')} (pid {holder['pid']} "
+                    f"on {holder['host']}) is writing here; wait for it or use another --out"
+                ) from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        return
+    raise RunError(f"{lock}: could not be taken; remove it if no run is writing there")
+
+
+def _alive(holder: dict) -> bool:
+    """Whether the process a lock names still runs (one on another host is assumed to)."""
+    if "pid" not in holder:
+        return False
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def provenance(records: list | None = None, seed: int | None = None) -> dict:
@@ -135,6 +223,13 @@ def record_study(out: str | Path, study: str, params: dict, **extra: Any) -> Pat
     config.update(study=study, study_params=params, **extra)
     config.setdefault("provenance", provenance())
     return write_json(path, config)
+
+
+def hide_bars(progress: bool) -> bool:
+    """``disable=`` for a progress bar: hidden when ``progress`` is off or the environment sets
+    ``TQDM_DISABLE`` (what ``motionprobe --quiet`` does), which an explicit ``disable=`` would
+    otherwise override."""
+    return not progress or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
 
 
 def bad_items_frame(bad: list[BadItem]) -> pd.DataFrame:

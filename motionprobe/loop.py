@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from motionprobe.device import world_size
+from motionprobe.io import hide_bars
 
 
 def all_finite(loss: torch.Tensor) -> bool:
@@ -66,7 +67,7 @@ def optimise_epoch(
         FloatingPointError: A non-finite loss (on any rank).
     """
     total = len(loader) if total is None else total
-    bar = tqdm(loader, desc=desc, initial=start, total=total, disable=not progress)
+    bar = tqdm(loader, desc=desc, initial=start, total=total, disable=hide_bars(progress))
     for i, batch in enumerate(bar, start=start):
         bad += batch["bad"]
         boundary = (i + 1) % accumulate == 0 or i + 1 == total

@@ -11,13 +11,18 @@ and gives the config back typed.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pandas as pd
+import torch
+
+from motionprobe.types import RunError
 
 #: ``{kind: config class}`` of every registered kind of run.
 RUNS: dict[str, type[RunConfig]] = {}
@@ -46,11 +51,26 @@ def plain(value: Any) -> Any:
     return type(value).__name__
 
 
+#: Fields that count something and must be at least 1 wherever a run config has them.
+COUNTS = ("batch_size", "forward_batch", "num_clips", "num_crops", "epochs", "samples", "width",
+          "clips_per_class")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Base of the typed run configs: conversion to and from ``config.json``."""
+    """Base of the typed run configs: conversion to and from ``config.json``, and the checks
+    every run shares (counts at least 1, workers at least 0) made when the config is built,
+    before any work."""
 
     kind: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for name in COUNTS:
+            value = getattr(self, name, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise RunError(f"{name} must be at least 1, got {value}")
+        if getattr(self, "workers", 0) < 0:
+            raise RunError(f"workers must be at least 0, got {self.workers}")
 
     @classmethod
     def of(cls: type[C], first: Any, *args: Any, **options: Any) -> C:
@@ -189,6 +209,48 @@ class RunFolder:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
+def file_digest(path: str | Path | None) -> str | None:
+    """SHA-256 of a file's bytes (``None`` for no file): a checkpoint's identity is its content,
+    not its path, since training may rewrite ``best.pt`` between two runs."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def module_digest(module: Any) -> str:
+    """SHA-256 of a module's parameters and buffers (names, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def identity_differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The keys of two run fingerprints whose values differ, sorted.
+
+    >>> identity_differences({"data": "a", "seed": 0}, {"data": "b", "seed": 0})
+    ['data']
+    """
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
+def clear_outputs(folder: Path, names: Sequence[str]) -> None:
+    """Remove a run's derived files and folders ``names`` from ``folder`` (those that exist),
+    so that nothing of an earlier run survives beside the next one's."""
+    for name in names:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
 def read_run(path: str | Path) -> RunFolder:
     """Open a run folder written by any of the toolkit's runs or studies.
 
@@ -211,4 +273,16 @@ def read_run(path: str | Path) -> RunFolder:
     return RunFolder(folder, config)
 
 
-__all__ = ["RUNS", "RunConfig", "RunFolder", "RunResult", "plain", "read_run", "register_run"]
+__all__ = [
+    "RUNS",
+    "RunConfig",
+    "RunFolder",
+    "RunResult",
+    "clear_outputs",
+    "file_digest",
+    "identity_differences",
+    "module_digest",
+    "plain",
+    "read_run",
+    "register_run",
+]

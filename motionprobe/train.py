@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -35,13 +36,13 @@ from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, environment, gather, setup_distributed
 from motionprobe.evaluate import evaluate
-from motionprobe.io import bad_items_frame, provenance, write_csv, write_json
+from motionprobe.io import bad_items_frame, provenance, run_lock, write_csv, write_json
 from motionprobe.loop import optimise_epoch
 from motionprobe.models import create_model
 from motionprobe.models.adapter import Target, make_target
 from motionprobe.models.checkpoint import load_checkpoint, save_checkpoint
 from motionprobe.recipes import recipe
-from motionprobe.types import BadItem
+from motionprobe.types import BadItem, RunError
 
 
 @dataclass
@@ -92,6 +93,22 @@ class TrainConfig:
     resume: bool = True
     recipe: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Paths as strings: a PosixPath in the config would make every checkpoint unreadable
+        # under weights_only=True.
+        for name in ("data", "out", "label_map", "weights", "flow_cache"):
+            if isinstance(getattr(self, name), os.PathLike):
+                setattr(self, name, os.fspath(getattr(self, name)))
+        for name in ("epochs", "batch_size", "frames", "accumulate"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise RunError(f"{name} must be at least 1, got {value}")
+        if self.lr <= 0 or self.workers < 0 or self.checkpoint_every < 0:
+            raise RunError(
+                f"lr must be positive and workers, checkpoint_every at least 0; got lr "
+                f"{self.lr}, workers {self.workers}, checkpoint_every {self.checkpoint_every}"
+            )
 
     @classmethod
     def from_recipe(cls, name: str, **overrides) -> TrainConfig:
@@ -163,6 +180,13 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         FloatingPointError: The loss became non-finite (``last.pt`` keeps the last good state).
         SystemExit: Status 143 after SIGTERM, once ``last.pt`` is saved.
     """
+    rank = int(os.environ.get("RANK", 0))
+    with run_lock(config.out, "training") if rank == 0 else nullcontext():
+        return _train(config, progress)
+
+
+def _train(config: TrainConfig, progress: bool) -> dict:
+    """:func:`train` once its folder is held."""
     run = _Run.start(config, progress)
     if run.main:
         write_json(run.out / "config.json", run.cfg)
@@ -261,6 +285,8 @@ class _Run:
             raise FileExistsError(f"{last} exists; resume (the default) or use a new --out")
         torch.manual_seed(config.seed)
         classes = load_index(config.data, "train", label_map=config.label_map).classes
+        if not classes:
+            raise RunError(f"{config.data}: the train split lists no videos")
         sizes = {"frames": config.frames, "size": config.size, "short_side": config.resize}
         kwargs = {k: v for k, v in sizes.items() if v} | config.model_kwargs
         model = create_model(config.model, len(classes), weights=config.weights, **kwargs)
@@ -276,9 +302,12 @@ class _Run:
         train_loader, train_set, bad = make_loader(
             config.data, "train", classes, train=True, flip=config.flip, **loader_args
         )
-        val_loader, _, val_bad = make_loader(
+        val_loader, val_set, val_bad = make_loader(
             config.data, "val", classes, train=False, **loader_args
         )
+        for split, dataset in (("train", train_set), ("val", val_set)):
+            if len(dataset) == 0:
+                raise RunError(f"{config.data}: the {split} split has no usable videos")
         batches = math.ceil(len(train_loader.sampler) / config.batch_size)
         steps = max(config.epochs * math.ceil(batches / max(int(config.accumulate), 1)), 1)
         opt = _optimizer(config, model)
@@ -302,10 +331,23 @@ class _Run:
         """Continue from a ``last.pt`` state: weights, optimiser, schedule, RNG and position."""
         config = self.config
         if state["config"]["model"] != config.model or state["classes"] != self.classes:
-            raise ValueError(
+            raise RunError(
                 f"{self.last}: made for model {state['config']['model']!r} with "
                 f"{len(state['classes'])} classes, not {config.model!r} with "
                 f"{len(self.classes)}; use a new --out"
+            )
+        # What may change on resume: more epochs, where and how fast it runs.
+        free = {"epochs", "device", "workers", "cache", "resume", "checkpoint_every"}
+        ours = asdict(config)
+        changed = sorted(
+            k
+            for k in ours
+            if k not in free and k in state["config"] and state["config"][k] != ours[k]
+        )
+        if changed:
+            raise RunError(
+                f"{self.last}: the run was started with other {', '.join(changed)}; resume it "
+                "with the same settings, or use a new --out"
             )
         self.model.load_state_dict(state["state_dict"])
         self.opt.load_state_dict(state["optimizer"])

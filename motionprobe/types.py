@@ -40,6 +40,13 @@ SHORT_POLICIES = ("loop", "pad", "error")
 MODALITIES = ("rgb", "flow", "rgb+flow")
 
 
+class RunError(ValueError):
+    """A run that cannot start as asked: a folder another run holds or wrote with other
+    settings, a bad option. The message names the file or option and the way out; the command
+    line prints it as one line and exits with status 3.
+    """
+
+
 class VideoError(Exception):
     """A video that cannot be used, with the file and the reason.
 

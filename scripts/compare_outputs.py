@@ -117,12 +117,23 @@ def _same_table(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
     return None
 
 
+def _without_added(a: object, b: object, where: str, added: list[str]) -> object:
+    """``b`` without the keys it adds to ``a``'s objects (recursively), which go to ``added``."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return b
+    added += [f"{where}{k}" for k in sorted(b.keys() - a.keys())]
+    return {k: _without_added(a[k], b[k], f"{where}{k}.", added) for k in a if k in b} | {
+        k: None for k in a if k not in b
+    }
+
+
 def _same_json(a: Path, b: Path, root_a: Path, root_b: Path) -> str | None:
     ja = _scrub(json.loads(a.read_text()), root_a)
     jb = _scrub(json.loads(b.read_text()), root_b)
-    if isinstance(ja, dict) and isinstance(jb, dict) and ja.keys() < jb.keys():
-        ADDED.append(f"{b.relative_to(root_b)}: keys {sorted(jb.keys() - ja.keys())}")
-        jb = {k: jb[k] for k in ja}
+    added: list[str] = []
+    jb = _without_added(ja, jb, "", added)
+    if added:
+        ADDED.append(f"{b.relative_to(root_b)}: keys {added}")
     if ja == jb:
         return None
     changed = sorted(k for k in ja if ja.get(k) != jb.get(k)) if isinstance(ja, dict) else []

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from motionprobe.cli import main
+from motionprobe.cli import EXIT_ERROR, main
 from motionprobe.data.synthetic import synthesize
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.probes import engine, run_probe
@@ -128,7 +128,7 @@ def test_cli_check_reports_the_bad_video(data, tmp_path, capsys):
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "d"), "--classes", "nope"]) == 2
+    assert main(["synth", str(tmp_path / "d"), "--classes", "nope"]) == EXIT_ERROR
     assert "unknown classes ['nope'] of the 'squares' family" in capsys.readouterr().err
 
 

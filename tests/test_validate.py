@@ -78,5 +78,5 @@ def test_cli_and_study_share_the_runs(run, capsys):
                                 "--smoke", "--out", str(out)])  # fmt: skip
     summary = pd.read_csv(path)
     assert set(summary["model"]) == {"c3d_tiny"} and set(summary["family"]) == {"swarm"}
-    assert cli(["validate", "--model", "c3d_tiny", "--families", "nope", "--out", str(out)]) == 2
+    assert cli(["validate", "--model", "c3d_tiny", "--families", "nope", "--out", str(out)]) == 3
     assert "unknown control family 'nope'" in capsys.readouterr().err

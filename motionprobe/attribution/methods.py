@@ -21,6 +21,8 @@ from captum import attr as ca
 from torch import nn
 from tqdm import tqdm
 
+from motionprobe.io import hide_bars
+
 Tensors = torch.Tensor | tuple[torch.Tensor, ...]
 
 
@@ -326,7 +328,7 @@ def _attribute_chunks(
     b = xs[0].shape[0]
     devices = [xs[0].device] if xs[0].device.type == "cuda" else []
     out: list[list[torch.Tensor]] = [[] for _ in xs]
-    bar = tqdm(total=b, desc=call.method, unit="clip", disable=not progress, leave=False)
+    bar = tqdm(total=b, desc=call.method, unit="clip", disable=hide_bars(progress), leave=False)
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for start in range(0, b, chunk):

@@ -33,7 +33,15 @@ from motionprobe.data import VideoDataset, collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.data.synthetic import load_cues
 from motionprobe.flow import flow_to_color
-from motionprobe.io import atomic_path, provenance, write_csv, write_json, write_parquet
+from motionprobe.io import (
+    atomic_path,
+    hide_bars,
+    provenance,
+    run_lock,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from motionprobe.models.adapter import Target, make_target
 from motionprobe.plots import (
     heatmap,
@@ -230,6 +238,12 @@ def run_attribution(
     params = AttributionConfig.of(checkpoint, data, out, **given)
     if method_options:
         params = replace(params, options={**params.options, **method_options})
+    with run_lock(params.out, "attribution"):
+        return _run_attribution(params, progress)
+
+
+def _run_attribution(params: AttributionConfig, progress: bool) -> AttributionResult:
+    """:func:`run_attribution` once its folder is held."""
     _check_params(params)
     out = Path(params.out)
     run = _open_run(params)
@@ -321,7 +335,7 @@ def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: 
         total=len(run.order),
         desc=f"attribute ({params.method})",
         unit="clip",
-        disable=not progress,
+        disable=hide_bars(progress),
     )
     for start in range(0, len(run.order), params.batch_size):
         indices = run.order[start : start + params.batch_size]

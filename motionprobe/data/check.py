@@ -22,7 +22,7 @@ from motionprobe.data.kinetics import (
     kinetics_index,
     read_kinetics_csv,
 )
-from motionprobe.io import write_csv
+from motionprobe.io import hide_bars, write_csv
 from motionprobe.types import KINETICS_COLUMNS, SPLITS, VIDEO_EXTENSIONS, VideoError
 
 #: Columns of the table :func:`check_dataset` returns and writes.
@@ -152,7 +152,7 @@ def check_dataset(
 
     files = _video_files(root, exclude=out_path)
     rows: dict[str, dict[str, Any]] = {}
-    for path in tqdm(files, desc="check", unit="video", disable=not progress):
+    for path in tqdm(files, desc="check", unit="video", disable=hide_bars(progress)):
         rows[str(path)] = _check_file(path, frames, decode)
 
     for csv in _split_csvs(root):

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from motionprobe.data.families import AXES_BY_CUE, get_family, ground_truth
-from motionprobe.io import write_csv, write_json
+from motionprobe.io import hide_bars, write_csv, write_json
 from motionprobe.types import SPLITS, ClassSpec, kinetics_filename
 from motionprobe.video import write_video
 
@@ -83,7 +83,7 @@ def synthesize(
     try:
         jobs = [(split, s, i) for split in SPLITS for s in specs for i in range(counts[split])]
         rows = []
-        for split, spec, i in tqdm(jobs, desc="synth", disable=not progress, unit="video"):
+        for split, spec, i in tqdm(jobs, desc="synth", disable=hide_bars(progress), unit="video"):
             rng = np.random.default_rng([seed, index[spec.name], SPLITS.index(split), i])
             video = fam.render(spec.name, rng, frames, size)
             youtube_id = f"syn{index[spec.name]:02d}{split[:2]}{i:05d}"

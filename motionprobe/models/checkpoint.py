@@ -6,6 +6,7 @@ never code. The layout is described in ``docs/design.md``.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -44,7 +45,16 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        # torch's own message would advise weights_only=False, which must never be followed.
+        reason = "truncated" if isinstance(err, EOFError) else "not a readable torch file"
+        raise ValueError(f"{path}: not a motionprobe checkpoint ({reason})") from err
+    missing = [k for k in ("model", "num_classes", "model_kwargs", "state_dict", "classes")
+               if not isinstance(ckpt, dict) or k not in ckpt]  # fmt: skip
+    if missing:
+        raise ValueError(f"{path}: not a motionprobe checkpoint (no {', '.join(missing)})")
     kwargs = dict(ckpt["model_kwargs"])
     for key, value in kwargs.items():  # JSON-like round trip turns tuples into lists.
         if isinstance(value, list):

@@ -50,7 +50,7 @@ from tqdm import tqdm
 from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.interventions import shuffle
-from motionprobe.io import provenance, write_csv, write_json
+from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json
 from motionprobe.models.adapter import make_target
 from motionprobe.probes.generator import feature_layers
 from motionprobe.runs import RunConfig, RunResult, register_run
@@ -640,6 +640,12 @@ def run_bias(
     """
     start = time.time()
     cfg = BiasConfig.of(checkpoint, data, out, **options)
+    with run_lock(cfg.out, "bias"):
+        return _run_bias(cfg, progress, start)
+
+
+def _run_bias(cfg: BiasConfig, progress: bool, start: float) -> BiasResult:
+    """:func:`run_bias` once its folder is held."""
     out, device, seed = Path(cfg.out), cfg.device, cfg.seed
     target = make_target(
         cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
@@ -668,7 +674,7 @@ def run_bias(
         return pooled_features(model, target.normalize(target.given(x), device), layers)
 
     bad_rows = [(b.video_id, b.path, b.reason) for b in bad]
-    bar = tqdm(loader, desc=f"bias {name}", unit="batch", disable=not progress)
+    bar = tqdm(loader, desc=f"bias {name}", unit="batch", disable=hide_bars(progress))
     feats, n_clips = _features(bar, forward, layers, seed, cfg.hue, cfg.texture, bad_rows)
     if n_clips < 2:
         raise ValueError(

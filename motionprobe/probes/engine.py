@@ -28,6 +28,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -44,12 +45,22 @@ from motionprobe import stats, verdict
 from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.flow import clip_flow
-from motionprobe.io import provenance, write_csv, write_json, write_parquet
+from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json, write_parquet
 from motionprobe.models.adapter import Target, make_target
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
-from motionprobe.runs import RunConfig, RunResult, register_run
+from motionprobe.runs import (
+    RunConfig,
+    RunResult,
+    clear_outputs,
+    file_digest,
+    identity_differences,
+    module_digest,
+    read_run,
+    register_run,
+)
 from motionprobe.transforms import Preset
+from motionprobe.types import RunError
 
 COLUMNS = [
     "video_id",
@@ -133,6 +144,7 @@ def parse_variants(
             if intervention.select_param is None:
                 selectable = sorted(n for n, d in iv.INTERVENTIONS.items() if d.select_param)
                 raise ValueError(f"{spec!r}: frame selection applies to {selectable}")
+        intervention.check(params, frames, spec)
         random = intervention.is_random(params)
         for seed in seeds if random else seeds[:1]:
             plan.append(Variant(spec, name, params, seed, rule, candidates, random))
@@ -295,6 +307,7 @@ def run_probe(
     out: str | Path | None = None,
     *,
     progress: bool = True,
+    overwrite: bool = False,
     **options,
 ) -> ProbeResult:
     """Evaluate a classifier on a split, clean and under each intervention.
@@ -311,15 +324,28 @@ def run_probe(
         data: Dataset root.
         out: Output folder.
         progress: Show a progress bar.
+        overwrite: Discard a run ``out`` already holds that was made with other settings (its
+            tables, figures and report are removed first).
         **options: Any other field of :class:`ProbeConfig` (``split``, ``interventions``,
             ``seeds``, ...), with its defaults.
 
     Returns:
         Clean accuracy, accuracy per intervention, counts, the folder.
+
+    Raises:
+        RunError: ``out`` is being written by another process, or holds a run (finished or
+            not) whose fingerprint differs (another checkpoint file, dataset, label map or
+            setting) and ``overwrite`` is not set.
     """
     cfg = ProbeConfig.of(checkpoint, data, out, **options)
-    out = Path(cfg.out)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    with run_lock(cfg.out, "probe") if rank == 0 else nullcontext():
+        return _probe(cfg, rank, world, progress, overwrite)
+
+
+def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: bool) -> ProbeResult:
+    """:func:`run_probe` once its folder is held."""
+    out = Path(cfg.out)
     device = cfg.device
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
@@ -363,14 +389,15 @@ def run_probe(
         "world_size": world,
         **provenance(dataset.records, seed=int(cfg.seeds[0]) if cfg.seeds else None),
     }
+    config["fingerprint"] = _identity(cfg, config)
     parts = out / "parts"
     if rank == 0:
-        _claim(out, parts, config, cfg.batch_size)
+        _claim(out, parts, config["fingerprint"], overwrite)
     todo, loader = _pending(dataset, parts, cfg.batch_size, rank, world, cfg.workers)
     forward = _Forward(target, device, cfg.forward_batch, cfg.amp, cfg.stream)
     # A DataLoader yields batches in the order of its batch sampler, workers or not.
     bar = tqdm(zip(todo, loader, strict=True), total=len(todo), desc="probe", unit="batch",
-               disable=not progress or rank != 0)  # fmt: skip
+               disable=hide_bars(progress) or rank != 0)  # fmt: skip
     for number, batch in bar:
         rows, energy = [], {}
         if batch["video"] is not None:
@@ -397,20 +424,72 @@ def _check_stream(target: Target, stream: str) -> None:
         )
 
 
-def _claim(out: Path, parts: Path, config: dict, batch_size: int) -> None:
-    """Stamp ``parts/`` with the run's settings; refuse to resume a run made with others."""
-    stamp = parts / "plan.json"
-    key = {
-        k: config[k]
-        for k in ("checkpoint", "split", "interventions", "seeds", "num_clips", "stream")
-        if k in config
+#: What a probe run writes into its folder (and what a study adds beside it): removed before
+#: a run replaces another, so that no table, figure or report of the old run survives.
+OUTPUTS = (
+    "parts",
+    "predictions.parquet",
+    "per_class.csv",
+    "taxonomy.csv",
+    "where.csv",
+    "conflict.csv",
+    "motion_energy.csv",
+    "bad_items.csv",
+    "frames.csv",
+    "report.md",
+    "figures",
+    "config.json",
+)
+
+
+def _identity(cfg: ProbeConfig, config: dict) -> dict:
+    """The run's fingerprint: everything its results depend on, files by their content."""
+    keys = ("checkpoint", "model", "data", "manifest_sha256", "split", "label_map", "classes",
+            "frames", "preset", "interventions", "seeds", "num_clips", "stream", "generator",
+            "flow_method", "amp")  # fmt: skip
+    model = cfg.checkpoint
+    return {k: config.get(k) for k in keys} | {
+        "checkpoint_sha256": module_digest(model)
+        if isinstance(model, nn.Module)
+        else file_digest(model),
+        "generator_sha256": file_digest(cfg.generator),
+        "label_map_sha256": file_digest(cfg.label_map),
+        "batch_size": cfg.batch_size,
+        "order": "permuted-0",
     }
-    key.update(batch_size=batch_size, generator=config["generator"], order="permuted-0")
-    if stamp.is_file() and json.loads(stamp.read_text()) != key:
-        raise ValueError(
-            f"{out}: holds an unfinished probe run with other settings; use a new --out"
-        )
-    write_json(stamp, key)
+
+
+def _claim(out: Path, parts: Path, identity: dict, overwrite: bool) -> None:
+    """Stamp ``parts/`` with the run's fingerprint; refuse to resume or replace a run with
+    another fingerprint unless ``overwrite`` (then its outputs are removed first)."""
+    stamp = parts / "plan.json"
+    ours = stamp.is_file() or read_run(out).config.get("run") == ProbeConfig.kind
+    present = [n for n in OUTPUTS[:4] if (out / n).exists()]
+    if overwrite and ours:
+        clear_outputs(out, OUTPUTS)
+    elif stamp.is_file():
+        _refuse_other(out, "an unfinished", json.loads(stamp.read_text()), identity)
+    elif present:
+        if not ours:
+            raise RunError(f"{out}: holds {present[0]} of something other than a probe run; "
+                           "use another --out")  # fmt: skip
+        _refuse_other(out, "a finished", read_run(out).config.get("fingerprint"), identity)
+        clear_outputs(out, OUTPUTS)  # the same run again: nothing of the last one stays
+    write_json(stamp, identity)
+
+
+def _refuse_other(out: Path, state: str, before: dict | None, identity: dict) -> None:
+    """Raise :class:`RunError` unless ``before`` is the same fingerprint as ``identity``."""
+    if not before:
+        what = "made by an older version (no fingerprint)"
+    else:
+        differ = identity_differences(before, identity)
+        if not differ:
+            return
+        what = f"with another {', '.join(differ)}"
+    raise RunError(
+        f"{out}: holds {state} probe run {what}; use another --out, or --overwrite to discard it"
+    )
 
 
 def _pending(

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from motionprobe.data.loaders import make_loader
 from motionprobe.interventions import hold, keep_indices, motion_energy
-from motionprobe.io import atomic_path, provenance, write_csv, write_json
+from motionprobe.io import atomic_path, hide_bars, provenance, run_lock, write_csv, write_json
 from motionprobe.loop import optimise_epoch
 from motionprobe.models.adapter import make_target
 from motionprobe.runs import RunConfig, RunResult, register_run
@@ -535,6 +535,12 @@ def train_generator(
         ValueError: ``out`` holds a generator made for another classifier, ``ks`` or width.
     """
     cfg = GeneratorConfig.of(checkpoint, data, out, **options)
+    with run_lock(cfg.out, "generator"):
+        return _train_generator(cfg, progress)
+
+
+def _train_generator(cfg: GeneratorConfig, progress: bool) -> GeneratorResult:
+    """:func:`train_generator` once its folder is held."""
     out, checkpoint, device, seed = Path(cfg.out), Path(cfg.checkpoint), cfg.device, cfg.seed
     ks, samples, batch_size = cfg.ks, cfg.samples, cfg.batch_size
     target = make_target(checkpoint, device)
@@ -635,7 +641,7 @@ def _evaluate(
     sums = {k: dict.fromkeys(keys, 0.0) for k in ks}
     n = 0
     rngs = {k: torch.Generator().manual_seed(seed * 1_000_003 + k) for k in ks}
-    for batch in tqdm(loader, desc="generator eval", leave=False, disable=not progress):
+    for batch in tqdm(loader, desc="generator eval", leave=False, disable=hide_bars(progress)):
         bad += batch["bad"]
         if batch["video"] is None:
             continue

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from motionprobe.io import run_lock
 from motionprobe.studies.context import StudyContext
 
 
@@ -85,6 +86,8 @@ def study_parser(
     parser.add_argument("--out", default=f"outputs/{study.name}")
     parser.add_argument("--smoke", action="store_true", help="tiny data and models (seconds)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace results in --out made with other settings")  # fmt: skip
     if "workers" in study.shared:
         parser.add_argument("--workers", type=int, default=0)
     study.add_arguments(parser)
@@ -112,6 +115,14 @@ def run_study(
     parser = study_parser(study, prog, epilog)
     args = parser.parse_args(argv)
     start = time.time()
+    with run_lock(args.out, f"study {name}"):
+        path = _run(study, args)
+    minutes = round((time.time() - start) / 60, 2)
+    print(f"{name}: done in {minutes} min -> {Path(path).resolve()}")
+    return Path(path)
+
+
+def _run(study: Study, args: argparse.Namespace) -> Path:
     ctx = StudyContext.create(
         args.out,
         data=getattr(args, "data", None),
@@ -120,8 +131,6 @@ def run_study(
         workers=getattr(args, "workers", 0),
         progress=not getattr(args, "no_progress", False),
         make_data="data" in study.shared,
+        overwrite=args.overwrite,
     )
-    path = study.run(ctx, args)
-    minutes = round((time.time() - start) / 60, 2)
-    print(f"{name}: done in {minutes} min -> {Path(path).resolve()}")
-    return Path(path)
+    return study.run(ctx, args)

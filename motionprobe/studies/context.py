@@ -138,6 +138,7 @@ class StudyContext:
         device: Torch device of every model the study trains or probes.
         workers: DataLoader workers.
         progress: Show progress bars.
+        overwrite: Sub-runs replace earlier ones in ``out`` made with other settings.
     """
 
     out: Path
@@ -146,6 +147,7 @@ class StudyContext:
     device: str = "cpu"
     workers: int = 0
     progress: bool = True
+    overwrite: bool = False
 
     @classmethod
     def create(
@@ -157,6 +159,7 @@ class StudyContext:
         workers: int = 0,
         progress: bool = True,
         make_data: bool = True,
+        overwrite: bool = False,
     ) -> StudyContext:
         """A context; without ``data``, the synthetic controls beside ``out`` (made if missing
         and ``make_data``)."""
@@ -166,7 +169,8 @@ class StudyContext:
             data = default_dataset(
                 out.parent / f"synthetic{suffix}", smoke=smoke, progress=progress
             )
-        return cls(out, None if data is None else Path(data), smoke, device, workers, progress)
+        data = None if data is None else Path(data)
+        return cls(out, data, smoke, device, workers, progress, overwrite)
 
     @property
     def models(self) -> Path:

@@ -287,7 +287,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
     if checkpoint is None:
         checkpoint = ctx.model("i3d_two_stream")
     common = dict(split=args.split, num_clips=args.num_clips, device=ctx.device)
-    common |= dict(workers=ctx.workers, seeds=[0])
+    common |= dict(workers=ctx.workers, seeds=[0], overwrite=ctx.overwrite)
     # The RGB stream also gets the frozen frame; the flow of a frozen clip is zero everywhere,
     # so freezing says nothing about the flow stream beyond "it sees no motion".
     out, data = ctx.out, ctx.data

@@ -277,6 +277,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
             device=ctx.device,
             workers=ctx.workers,
             label_map=args.label_map,
+            overwrite=ctx.overwrite,
         )
     record_study(
         ctx.out,

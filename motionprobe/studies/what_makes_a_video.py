@@ -75,6 +75,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         seeds=[int(s) for s in args.seeds.split(",")],
         device=ctx.device,
         workers=ctx.workers,
+        overwrite=ctx.overwrite,
     )
     record_study(
         ctx.out, "what_makes_a_video", vars(args), checkpoint=str(checkpoint), generator=generator

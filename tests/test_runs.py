@@ -1,0 +1,260 @@
+"""Runs that cannot be mixed up: identity, overwrite, locks, resume checks, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from motionprobe.cli import EXIT_ERROR, main
+from motionprobe.data.synthetic import synthesize
+from motionprobe.io import run_lock, write_json
+from motionprobe.models import create_model
+from motionprobe.models.checkpoint import load_checkpoint, save_checkpoint
+from motionprobe.probes import engine, run_probe
+from motionprobe.runs import read_run
+from motionprobe.train import TrainConfig, train
+from motionprobe.types import RunError
+
+CLASSES = ["move_right", "red_object", "still"]
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """Two datasets with the same classes and video ids but other videos."""
+    root = tmp_path_factory.mktemp("runs")
+    one = synthesize(root / "one", 2, 1, 4, classes=CLASSES, size=32, seed=0, progress=False)
+    two = synthesize(root / "two", 2, 1, 4, classes=CLASSES, size=32, seed=1, progress=False)
+    return Path(one), Path(two)
+
+
+def _checkpoint(path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = create_model("c3d_tiny", num_classes=len(CLASSES))
+    save_checkpoint(path, model, CLASSES, {"frames": 16})
+    return path
+
+
+class _Killed(Exception):
+    pass
+
+
+def _probe_killed_after(monkeypatch, batches: int, *args, **kwargs) -> None:
+    """A probe stopped after ``batches`` finished batches, as a kill would leave it."""
+    written = {"n": 0}
+    original = engine._write_part
+
+    def write_then_die(*a, **k):
+        original(*a, **k)
+        written["n"] += 1
+        if written["n"] == batches:
+            raise _Killed
+
+    monkeypatch.setattr(engine, "_write_part", write_then_die)
+    with pytest.raises(_Killed):
+        run_probe(*args, **kwargs)
+    monkeypatch.undo()
+
+
+@pytest.mark.slow
+def test_a_resumed_probe_refuses_other_data_or_another_checkpoint_file(
+    datasets, tmp_path, monkeypatch
+):
+    one, two = datasets
+    ckpt = _checkpoint(tmp_path / "best.pt", seed=0)
+    args = dict(interventions=["freeze", "shuffle"], batch_size=3, progress=False)
+    run_probe(ckpt, one, tmp_path / "whole", **args)
+    _probe_killed_after(monkeypatch, 2, ckpt, one, tmp_path / "cut", **args)
+
+    with pytest.raises(RunError, match=r"unfinished probe run with another data, manifest"):
+        run_probe(ckpt, two, tmp_path / "cut", **args)
+    first = ckpt.read_bytes()
+    _checkpoint(ckpt, seed=1)  # training rewrote best.pt meanwhile
+    with pytest.raises(RunError, match="checkpoint_sha256"):
+        run_probe(ckpt, one, tmp_path / "cut", **args)
+    ckpt.write_bytes(first)
+    run_probe(ckpt, one, tmp_path / "cut", **args)  # the same run: resumed
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "cut" / "predictions.parquet"),
+        pd.read_parquet(tmp_path / "whole" / "predictions.parquet"),
+    )
+
+
+@pytest.mark.slow
+def test_a_finished_probe_is_replaced_only_on_request_and_nothing_of_it_survives(
+    datasets, tmp_path
+):
+    one, _ = datasets
+    ckpt = _checkpoint(tmp_path / "m.pt", seed=0)
+    out = tmp_path / "probe"
+    run_probe(ckpt, one, out, batch_size=6, progress=False)
+    assert (out / "taxonomy.csv").is_file() and (out / "conflict.csv").is_file()
+    (out / "report.md").write_text("the first run's report")
+
+    with pytest.raises(RunError, match="finished probe run with another .*interventions"):
+        run_probe(ckpt, one, out, interventions=["shuffle"], batch_size=6, progress=False)
+    assert (out / "report.md").is_file()  # a refusal removes nothing
+
+    run_probe(ckpt, one, out, interventions=["shuffle"], batch_size=6, progress=False,
+              overwrite=True)  # fmt: skip
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"taxonomy.csv", "conflict.csv", "report.md", "figures"}
+    assert read_run(out).typed().interventions == ["clean", "shuffle"]
+    # The same run again is allowed, and gives the same table.
+    before = pd.read_parquet(out / "predictions.parquet")
+    run_probe(ckpt, one, out, interventions=["shuffle"], batch_size=6, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "predictions.parquet"), before)
+
+
+@pytest.mark.slow
+def test_a_live_lock_refuses_a_second_run_and_a_stale_lock_is_taken_over(datasets, tmp_path):
+    one, _ = datasets
+    ckpt = _checkpoint(tmp_path / "m.pt", seed=0)
+    out = tmp_path / "locked"
+    out.mkdir()
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        write_json(out / ".lock", {"pid": other.pid, "host": socket.gethostname(), "what": "x"})
+        with pytest.raises(RunError, match=f"pid {other.pid}.*is writing here"):
+            run_probe(ckpt, one, out, interventions=["shuffle"], progress=False)
+        with pytest.raises(RunError, match="is writing here"):
+            train(TrainConfig(data=str(one), out=str(out), epochs=1), progress=False)
+    finally:
+        other.kill()
+        other.wait()
+    # Its process is gone: the lock is stale, the run takes it and removes it at the end.
+    run_probe(ckpt, one, out, interventions=["shuffle"], progress=False)
+    assert (out / "predictions.parquet").is_file() and not (out / ".lock").exists()
+
+
+def test_runs_nested_in_one_process_share_the_lock(tmp_path):
+    with run_lock(tmp_path / "study") as lock:
+        with run_lock(tmp_path / "study"):
+            assert lock.is_file()
+        assert lock.is_file()  # the inner run's end leaves the outer's lock
+    assert not lock.exists()
+
+
+@pytest.mark.slow
+def test_training_takes_path_configs_and_refuses_to_resume_with_other_settings(datasets, tmp_path):
+    one, _ = datasets
+    config = TrainConfig(data=one, out=tmp_path / "run", epochs=1, batch_size=4, workers=0)
+    assert isinstance(config.data, str) and isinstance(config.out, str)
+    result = train(config, progress=False)
+    load_checkpoint(result["checkpoint"])  # weights_only=True reads it
+    changed = TrainConfig(data=one, out=tmp_path / "run", epochs=2, batch_size=4, workers=0,
+                          lr=1e-2)  # fmt: skip
+    with pytest.raises(RunError, match="other lr; resume it with the same settings"):
+        train(changed, progress=False)
+    more = TrainConfig(data=one, out=tmp_path / "run", epochs=2, batch_size=4, workers=0)
+    assert train(more, progress=False)["epochs"] == 2  # more epochs may be asked for
+
+
+def test_empty_splits_are_refused_before_training(tmp_path):
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.csv").write_text("label,youtube_id,time_start,time_end,split\n")
+    with pytest.raises(RunError, match="train split lists no videos"):
+        train(TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), epochs=1))
+    assert not (tmp_path / "run").exists()  # a failed start leaves nothing behind
+
+
+@pytest.fixture(scope="module")
+def mistakes_setup(datasets, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mistakes")
+    one, _ = datasets
+    ckpt = _checkpoint(root / "m.pt", seed=0)
+    (root / "truncated.pt").write_bytes(ckpt.read_bytes()[:200])
+    (root / "notes.pt").write_text("not a checkpoint")
+    torch.save({"weights": torch.zeros(2)}, root / "other.pt")
+    (root / "file").write_text("")
+    empty = root / "empty"
+    empty.mkdir()
+    for split in ("train", "val", "test"):
+        (empty / f"{split}.csv").write_text("label,youtube_id,time_start,time_end,split\n")
+    (root / "runfolder").mkdir()
+    return {"data": str(one), "ckpt": str(ckpt), "root": str(root), "empty": str(empty)}
+
+
+#: One user mistake per row: the command line (``{data}``, ``{ckpt}``, ``{root}``, ``{out}``
+#: filled in) and a piece of the one line it must print.
+MISTAKES = [
+    ("probe --checkpoint {root}/missing.pt --data {data} --out {out}", "no such checkpoint"),
+    ("probe --checkpoint {root}/truncated.pt --data {data} --out {out}", "not a motionprobe"),
+    ("probe --checkpoint {root}/notes.pt --data {data} --out {out}", "not a motionprobe"),
+    ("probe --checkpoint {root}/other.pt --data {data} --out {out}", "no model"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --device cuda", "no CUDA device"),
+    ("probe --checkpoint {ckpt} --data {data} --out {root}/file", "cannot write a run here"),
+    (
+        "probe --checkpoint {ckpt} --data {data} --out {out} --interventions freeze:idx=0",
+        "has no parameter 'idx'",
+    ),
+    (
+        "probe --checkpoint {ckpt} --data {data} --out {out} --interventions freeze:index=99",
+        "out of range",
+    ),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --interventions nosuch", "nosuch"),
+    (
+        "probe --checkpoint {ckpt} --data {data} --out {out} --interventions freeze:select=best",
+        "select must be",
+    ),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --batch-size 0", "batch_size"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --forward-batch 0", "forward_batch"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --num-clips 0", "num_clips"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --workers -1", "workers"),
+    ("probe --checkpoint {ckpt} --data {root}/nowhere --out {out}", "nowhere"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --stream rgb", "stream"),
+    (
+        "probe --checkpoint {ckpt} --data {data} --out {out} --label-map {root}/nomap.txt",
+        "nomap.txt",
+    ),
+    ("train --data {data} --out {out} --epochs 0", "epochs must be at least 1"),
+    ("train --data {data} --out {out} --batch-size -1", "batch_size must be at least 1"),
+    ("train --data {empty} --out {out}", "lists no videos"),
+    ("train --data {data} --out {out} --model nosuch_model", "nosuch_model"),
+    ("train --data {data} --out {out} --device cuda", "no CUDA device"),
+    ("evaluate --checkpoint {root}/missing.pt --data {data} --out {out}", "no such checkpoint"),
+    ("generator --checkpoint {ckpt} --data {data} --out {out} --ks 99", "99"),
+    ("generator --checkpoint {ckpt} --data {data} --out {out} --epochs 0", "epochs"),
+    (
+        "attribute --checkpoint {ckpt} --data {data} --out {out} --clips-per-class 0",
+        "clips_per_class",
+    ),
+    ("report {root}/nowhere", "no such"),
+    ("report {root}/runfolder", "missing"),
+    ("synth {out} --classes nope", "nope"),
+    ("check {root}/nowhere", "nowhere"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("line", "says"), MISTAKES, ids=[m[0][:60] for m in MISTAKES])
+def test_every_mistake_gets_one_line_and_its_own_exit_status(
+    mistakes_setup, tmp_path, capsys, line, says
+):
+    out = tmp_path / "out"
+    argv = line.format(out=out, **mistakes_setup).split()
+    assert main([*argv, "--quiet"] if argv[0] != "synth" else argv) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"motionprobe {argv[0]}: error: "), err
+    assert says in err[0] and "Traceback" not in err[0]
+    # Nothing half-written: no folder, or one that blocks nothing (no run, no lock).
+    assert not out.exists() or not (set(os.listdir(out)) & {".lock", "parts", "config.json"})
+
+
+def test_debug_shows_the_traceback(mistakes_setup, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["probe", "--checkpoint", f"{mistakes_setup['root']}/missing.pt", "--data",
+              mistakes_setup["data"], "--out", str(tmp_path / "o"), "--debug"])  # fmt: skip
+
+
+def test_version_and_quiet(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("motionprobe ")
+    assert main(["--quiet", "models", "--num-classes", "4"]) == 0
+    assert os.environ.pop("TQDM_DISABLE") == "1"
