@@ -30,7 +30,7 @@ import torch
 
 from motionprobe import video
 from motionprobe._version import __version__
-from motionprobe.io import atomic_path, hide_bars, write_csv, write_json
+from motionprobe.io import atomic_path, hide_bars, run_lock, write_csv, write_json
 from motionprobe.transforms import to_frames
 from motionprobe.types import VIDEO_EXTENSIONS, VideoError
 
@@ -417,8 +417,6 @@ def extract_flow(
         (entries found partial or corrupt, with reasons), ``bad`` (videos that failed, with
         reasons), ``frames`` computed, ``seconds``, ``out``.
     """
-    from tqdm.auto import tqdm
-
     root, out = Path(root), Path(out)
     if num_shards is None:
         num_shards, shard_index = _shard_from_env()
@@ -427,6 +425,28 @@ def extract_flow(
         raise ValueError(f"shard index {shard_index} is outside 0..{num_shards - 1}")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    tag = f"{shard_index}-of-{num_shards}"
+    with run_lock(out, f"flow shard {tag}", name=f".lock-{tag}", clean=False):
+        return _extract(root, out, method, params, workers, fps, short_side, num_shards,
+                        shard_index, verify, progress)  # fmt: skip
+
+
+def _extract(
+    root: Path,
+    out: Path,
+    method: str,
+    params: dict | None,
+    workers: int,
+    fps: float | None,
+    short_side: int | None,
+    num_shards: int,
+    shard_index: int,
+    verify: bool,
+    progress: bool,
+) -> dict:
+    """:func:`extract_flow` once this shard's lock is held."""
+    from tqdm.auto import tqdm
+
     settings = _claim_cache(out, flow_settings(method, params, fps, short_side))
 
     videos = list_videos(root)[shard_index::num_shards]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -79,15 +80,22 @@ def write_parquet(path: str | Path, frame: Any) -> Path:
 
 #: Run folders this process holds, with how many nested runs hold each (a study's sub-runs).
 _HELD: dict[Path, int] = {}
+#: A temporary file of :func:`atomic_path` (``.{stem}.{8 random characters}{suffix}``).
+_TEMPORARY = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
 
 
 @contextlib.contextmanager
-def run_lock(out: str | Path, what: str = "run") -> Iterator[Path]:
-    """Hold ``out/.lock`` while a run writes into ``out`` (created if missing).
+def run_lock(
+    out: str | Path, what: str = "run", name: str = ".lock", clean: bool = True
+) -> Iterator[Path]:
+    """Hold ``out/{name}`` while a run writes into ``out`` (created if missing).
 
     The lock file records the process id and host. A lock whose process is gone (killed, the
-    machine rebooted) is stale and taken over; a run nested in one this process already holds
-    (a study's probe into its own folder) shares it. The lock is removed on any exit.
+    machine rebooted) is stale and taken over, and the temporary files its interrupted atomic
+    writes left in ``out`` are removed; a run nested in one this process already holds (a
+    study's probe into its own folder) shares it. The lock is removed on any exit. Shards of one
+    job writing into one folder each hold their own ``name`` and pass ``clean=False`` (another
+    shard's temporary files are its work in progress).
 
     Raises:
         RunError: Another live process holds the folder, or ``out`` is not a writable folder.
@@ -101,31 +109,31 @@ def run_lock(out: str | Path, what: str = "run") -> Iterator[Path]:
     False
     """
     folder = Path(out).resolve()
-    if folder in _HELD:
-        _HELD[folder] += 1
+    lock = folder / name
+    if lock in _HELD:
+        _HELD[lock] += 1
         try:
-            yield folder / ".lock"
+            yield lock
         finally:
-            _HELD[folder] -= 1
+            _HELD[lock] -= 1
         return
-    lock = folder / ".lock"
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _take(lock, what)
+        _take(lock, what, clean)
     except (NotADirectoryError, FileExistsError, PermissionError) as err:
         raise RunError(f"{out}: cannot write a run here ({err.strerror or err})") from err
-    _HELD[folder] = 1
+    _HELD[lock] = 1
     try:
         yield lock
     finally:
-        del _HELD[folder]
+        del _HELD[lock]
         lock.unlink(missing_ok=True)
         if created and not any(folder.iterdir()):  # a run that failed to start leaves nothing
             folder.rmdir()
 
 
-def _take(lock: Path, what: str) -> None:
+def _take(lock: Path, what: str, clean: bool) -> None:
     """Create ``lock`` for this process, taking over a stale one."""
     me = {"pid": os.getpid(), "host": socket.gethostname(), "what": what}
     for _ in range(3):
@@ -142,11 +150,20 @@ def _take(lock: Path, what: str) -> None:
                     f"on {holder['host']}) is writing here; wait for it or use another --out"
                 ) from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
+            if clean:
+                _remove_orphans(lock.parent)
             continue
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(me, f)
         return
     raise RunError(f"{lock}: could not be taken; remove it if no run is writing there")
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the temporary files a killed run's atomic writes left under ``folder``."""
+    for path in folder.rglob(".*"):
+        if path.is_file() and _TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
 
 
 def _alive(holder: dict) -> bool:

@@ -230,6 +230,9 @@ def cue_preference(
     (``params.partner_label``). ``follows_appearance``/``follows_motion`` are the shares of pairs
     predicted as this class / as the partner's class; the preference is ``appearance`` or
     ``motion`` when the bootstrap CI of their per-pair difference excludes 0, else ``mixed``.
+    A class with fewer than ``rule.min_n`` pairs (bad videos can leave a batch without a
+    partner of another class) is ``absent``: too few pairs to say, reported with its own
+    ``n_conflict``.
 
     Returns:
         Columns ``class, n_conflict, follows_appearance, follows_motion, preference_low,
@@ -251,6 +254,8 @@ def cue_preference(
         d = (g["appearance"] - g["motion"]).to_numpy(float)
         low, high = stats.bootstrap_mean_ci(d, n_boot, 0.95, stats._rng(seed, str(cls), "cue"))
         pref = "appearance" if low > 0 else "motion" if high < 0 else "mixed"
+        if len(g) < rule.min_n:
+            pref = stats.ABSENT
         rows.append([cls, len(g), g["appearance"].mean(), g["motion"].mean(), low, high, pref])
     return pd.DataFrame(rows, columns=cols)
 
@@ -485,7 +490,7 @@ def mark_stable(
 #: Axes compared with the ground truth, and how a class's truth reads on each.
 AXES = ("verdict", "sufficient", "order", "cue_preference")
 #: Values that are no answer: the rule declined to commit.
-_NO_ANSWER = frozenset({"inconclusive", UNDETERMINED, "mixed"})
+_NO_ANSWER = frozenset({"inconclusive", UNDETERMINED, "mixed", stats.ABSENT})
 
 
 def agreement(tax: pd.DataFrame, truth: pd.DataFrame, rule: Rule | None = None) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from motionprobe import verdict
 from motionprobe.cli import EXIT_ERROR, main
 from motionprobe.data.synthetic import synthesize
 from motionprobe.io import run_lock, write_json
@@ -258,3 +260,44 @@ def test_version_and_quiet(capsys):
     assert done.value.code == 0 and capsys.readouterr().out.startswith("motionprobe ")
     assert main(["--quiet", "models", "--num-classes", "4"]) == 0
     assert os.environ.pop("TQDM_DISABLE") == "1"
+
+
+def test_a_cue_conflict_with_too_few_pairs_is_absent_not_a_preference():
+    rows = []
+    for cls, pairs in (("few", 2), ("many", 8)):
+        for i in range(pairs):  # every pair follows the appearance
+            params = json.dumps({"partner": "x", "partner_label": "other", "moved": 0.5})
+            rows.append((f"{cls}{i}", 0, cls, "conflict", params, 0, cls, True))
+    cols = ["video_id", "clip_index", "label", "intervention", "params", "seed", "pred", "correct"]
+    prefs = verdict.cue_preference(pd.DataFrame(rows, columns=cols)).set_index("class")
+    assert prefs.at["few", "n_conflict"] == 2 and prefs.at["few", "cue_preference"] == "absent"
+    assert prefs.at["many", "cue_preference"] == "appearance"
+
+
+@pytest.mark.slow
+def test_a_damaged_part_is_redone_not_a_dead_end(datasets, tmp_path, monkeypatch):
+    one, _ = datasets
+    ckpt = _checkpoint(tmp_path / "m.pt", seed=0)
+    args = dict(interventions=["shuffle"], batch_size=3, progress=False)
+    run_probe(ckpt, one, tmp_path / "whole", **args)
+    _probe_killed_after(monkeypatch, 2, ckpt, one, tmp_path / "cut", **args)
+    part = sorted((tmp_path / "cut" / "parts").glob("batch_*.parquet"))[0]
+    part.write_bytes(b"PAR1 damaged")
+    run_probe(ckpt, one, tmp_path / "cut", **args)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "cut" / "predictions.parquet"),
+        pd.read_parquet(tmp_path / "whole" / "predictions.parquet"),
+    )
+
+
+def test_a_stale_lock_takes_its_dead_runs_temporary_files_with_it(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    write_json(tmp_path / ".lock", {"pid": dead.pid, "host": socket.gethostname()})
+    orphan = tmp_path / "checkpoints" / ".last.ab12cd_9.pt"
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"half")
+    kept = tmp_path / ".gitignore"
+    kept.write_text("*")
+    with run_lock(tmp_path):
+        assert not orphan.exists() and kept.exists()

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -500,7 +501,7 @@ def _pending(
     order = np.random.default_rng(0).permutation(len(dataset)).tolist()
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     mine = [i for i in range(len(batches)) if i % world == rank]
-    todo = [i for i in mine if not (parts / f"batch_{i:06d}.parquet").is_file()]
+    todo = [i for i in mine if not _part_done(parts / f"batch_{i:06d}.parquet")]
     loader = DataLoader(
         dataset,
         batch_sampler=[batches[i] for i in todo],
@@ -508,6 +509,18 @@ def _pending(
         collate_fn=collate,
     )
     return todo, loader
+
+
+def _part_done(part: Path) -> bool:
+    """Whether a batch's part is there and readable; a damaged one is removed to be redone."""
+    if not part.is_file():
+        return False
+    try:
+        pq.ParquetFile(part)
+    except (OSError, ValueError):
+        part.unlink()
+        return False
+    return True
 
 
 def _write_part(parts: Path, number: int, rows: list, energy: dict, bad: list) -> None:
