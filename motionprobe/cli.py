@@ -30,6 +30,7 @@ from motionprobe.probes.engine import DEFAULT_SUITE, ProbeConfig
 from motionprobe.probes.generator import GeneratorConfig, train_generator
 from motionprobe.runs import RunConfig
 from motionprobe.studies import STUDIES, make_report, run_study
+from motionprobe.studies.base import DefaultsHelpFormatter
 from motionprobe.studies.probe_validity import validate
 from motionprobe.train import TrainConfig, train
 from motionprobe.types import RunError, VideoError
@@ -82,6 +83,8 @@ def cmd_validate(args: argparse.Namespace) -> None:
         size=args.size,
         smoke=args.smoke,
         device=args.device,
+        train_per_class=args.train_per_class,
+        lr=args.lr,
     )
     shares = ", ".join(f"{k} {100 * v:.0f} %" for k, v in result["verdict_agreement"].items())
     minutes = result["seconds"] / 60
@@ -235,6 +238,7 @@ def cmd_attribute(args: argparse.Namespace) -> None:
         flow_cache=args.flow_cache,
         video_format=None if args.video == "none" else args.video,
         save_maps=args.save_maps,
+        overwrite=args.overwrite,
         **options,
     )
 
@@ -244,12 +248,25 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: -> {Path(path).resolve()}")
 
 
+#: The integer options of ``synth``, with their help.
+_SYNTH_COUNTS = {
+    "train_per_class": "training videos per class",
+    "val_per_class": "validation videos per class",
+    "test_per_class": "test videos per class",
+    "frames": "frames per video",
+    "size": "side of the square frames in pixels",
+    "seed": "seed of every video",
+}
+
+
 def _add_synth(sub) -> None:
     p = sub.add_parser("synth", help="write the synthetic controls (Kinetics layout)")
     p.add_argument("out")
-    for name in ("train_per_class", "val_per_class", "test_per_class", "frames", "size", "seed"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default(synthesize, name))
-    p.add_argument("--fps", type=float, default=default(synthesize, "fps"))
+    for name, text in _SYNTH_COUNTS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default(synthesize, name),
+                       help=text)  # fmt: skip
+    p.add_argument("--fps", type=float, default=default(synthesize, "fps"),
+                   help="frame rate written to the files")  # fmt: skip
     p.add_argument("--classes", default="", help="comma-separated subset of the classes")
     p.add_argument("--family", default=default(synthesize, "family"), choices=FAMILIES,
                    help="control family")  # fmt: skip
@@ -262,22 +279,28 @@ def _add_validate(sub) -> None:
         help="train a model on every control family and compare its verdicts with the truth",
     )
     p.add_argument("--model", required=True, help="a registered model (motionprobe models)")
-    p.add_argument("--out", default="outputs/probe_validity")
+    p.add_argument("--out", default="outputs/probe_validity",
+                   help="output folder (data shared by models, one folder per model)")  # fmt: skip
     p.add_argument("--families", default=default(validate, "families"),
                    help="comma-separated families")  # fmt: skip
     p.add_argument("--seeds", default=default(validate, "seeds"),
                    help="training seeds (verdicts compared across them)")  # fmt: skip
     p.add_argument("--epochs", type=int, default=None, help="default: the model's CPU recipe")
     p.add_argument("--size", type=int, default=None, help="frame side (default by model)")
+    p.add_argument("--train-per-class", type=int, default=None,
+                   help="training clips per class (default 32; 128 on a GPU)")  # fmt: skip
+    p.add_argument("--lr", type=float, default=None, help="default: the model's CPU recipe")
     p.add_argument("--smoke", action="store_true", help="tiny data, one epoch (seconds)")
-    p.add_argument("--device", default=default(validate, "device"))
+    p.add_argument("--device", default=default(validate, "device"), help="torch device")
     p.set_defaults(func=cmd_validate)
 
 
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="scan a dataset for unusable videos; writes check.csv")
     p.add_argument("root")
-    p.add_argument("--out", default=default(check_dataset, "out"))
+    p.add_argument("--out", default=default(check_dataset, "out"),
+                   help="CSV to write; auto: ROOT/check.csv (./check.csv when ROOT is not "
+                   "writable)")  # fmt: skip
     p.add_argument("--frames", type=int, default=default(check_dataset, "frames"),
                    help="clip length the videos must hold")  # fmt: skip
     p.add_argument("--label-map", default=None)
@@ -342,9 +365,8 @@ def _add_flow(sub) -> None:
     p = sub.add_parser("flow", help="extract optical flow of a dataset into a quantised cache")
     p.add_argument("root", help="dataset folder (every video below it)")
     p.add_argument("--out", required=True, help="cache folder")
-    p.add_argument(
-        "--method", choices=["tvl1", "farneback"], default=default(extract_flow, "method")
-    )
+    p.add_argument("--method", choices=["tvl1", "farneback"],
+                   default=default(extract_flow, "method"), help="flow estimator")  # fmt: skip
     p.add_argument("--workers", type=int, default=default(extract_flow, "workers"),
                    help="processes on this machine")  # fmt: skip
     p.add_argument("--fps", type=float, default=None, help="resample first (default: native)")
@@ -362,12 +384,13 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("--checkpoint", required=True, action="append",
                    help="give twice to fuse two streams")  # fmt: skip
-    p.add_argument("--split", default=default(fn, "split"))
+    p.add_argument("--split", default=default(fn, "split"), help="split to evaluate")
     p.add_argument("--clips", "--num-clips", type=int, default=default(fn, "num_clips"),
                    help="clips per video")  # fmt: skip
     p.add_argument("--crops", type=int, default=default(fn, "num_crops"),
                    help="crops per clip along the long side")  # fmt: skip
-    p.add_argument("--fusion", choices=["logits", "softmax"], default=default(fn, "fusion"))
+    p.add_argument("--fusion", choices=["logits", "softmax"], default=default(fn, "fusion"),
+                   help="what is averaged over two checkpoints")  # fmt: skip
     p.add_argument("--out", default=None, help="default: eval_SPLIT beside the checkpoints")
     p.add_argument("--flow-cache", default=None, help="flow cache (default: the training one)")
     _common(p, fn)
@@ -384,25 +407,36 @@ def _add_probe(sub) -> None:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default=default(ProbeConfig, "split"))
+    p.add_argument("--split", default=default(ProbeConfig, "split"), help="split to probe")
     p.add_argument("--interventions", default=None, help="comma-separated specs, e.g. "
                    "freeze:index=first,shuffle:window=4,subsample:k=2,freeze:select=max,"
                    "conflict:mode=dense (default: the full suite)")  # fmt: skip
     p.add_argument("--seeds", default=default(ProbeConfig, "seeds"),
                    help="seeds of the random interventions")  # fmt: skip
-    p.add_argument("--num-clips", type=int, default=default(ProbeConfig, "num_clips"))
+    p.add_argument("--num-clips", type=int, default=default(ProbeConfig, "num_clips"),
+                   help="evenly spaced clips per video")  # fmt: skip
     p.add_argument("--generator", default=None, help="a trained temporal generator (generator.pt)")
-    p.add_argument(
-        "--stream", choices=["both", "rgb", "flow"], default=default(ProbeConfig, "stream")
-    )
+    p.add_argument("--stream", choices=["both", "rgb", "flow"],
+                   default=default(ProbeConfig, "stream"),
+                   help="both streams, or one stream of a two-stream model alone")  # fmt: skip
     p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
-    p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(ProbeConfig, "amp"))
+    p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(ProbeConfig, "amp"),
+                   help="bf16 autocast: auto (on CUDA), bf16 or off")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",
                    help="discard a run in --out that was made with other settings")  # fmt: skip
     p.add_argument("--forward-batch", type=int, default=default(ProbeConfig, "forward_batch"),
                    help="clips per forward pass")  # fmt: skip
     _common(p, ProbeConfig)
     p.set_defaults(func=cmd_probe)
+
+
+#: The integer options of ``generator``, with their help.
+_GENERATOR_COUNTS = {
+    "epochs": "passes over the split",
+    "samples": "noise samples per clip (K of the best-of-K loss)",
+    "width": "generator width",
+    "seed": "seed of the weights, the data order and the noise",
+}
 
 
 def _add_generator(sub) -> None:
@@ -414,9 +448,9 @@ def _add_generator(sub) -> None:
     p.add_argument("--checkpoint", required=True, help="the frozen classifier")
     p.add_argument("--out", required=True)
     p.add_argument("--ks", default=default(fn, "ks"), help="numbers of input frames")
-    for name in ("epochs", "samples", "width", "seed"):
-        p.add_argument(f"--{name}", type=int, default=default(fn, name))
-    p.add_argument("--lr", type=float, default=default(fn, "lr"))
+    for name, text in _GENERATOR_COUNTS.items():
+        p.add_argument(f"--{name}", type=int, default=default(fn, name), help=text)
+    p.add_argument("--lr", type=float, default=default(fn, "lr"), help="Adam learning rate")
     _common(p, fn)
     p.set_defaults(func=cmd_generator)
 
@@ -429,18 +463,25 @@ def _add_attribute(sub) -> None:
     )
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--split", default=default(fn, "split"))
-    p.add_argument("--method", choices=ATTRIBUTION_METHODS, default=default(fn, "method"))
-    p.add_argument("--clips-per-class", type=int, default=default(fn, "clips_per_class"))
-    p.add_argument("--target", choices=["label", "pred"], default=default(fn, "target"))
+    p.add_argument("--split", default=default(fn, "split"), help="split to attribute")
+    p.add_argument("--method", choices=ATTRIBUTION_METHODS, default=default(fn, "method"),
+                   help="attribution method")  # fmt: skip
+    p.add_argument("--clips-per-class", type=int, default=default(fn, "clips_per_class"),
+                   help="videos attributed per class")  # fmt: skip
+    p.add_argument("--target", choices=["label", "pred"], default=default(fn, "target"),
+                   help="explain the true class (label) or the predicted one (pred)")  # fmt: skip
     p.add_argument("--steps", type=int, default=32, help="Integrated Gradients steps")
-    p.add_argument("--remove", choices=["mean", "zero", "neighbour"], default="mean")
+    p.add_argument("--remove", choices=["mean", "zero", "neighbour"], default="mean",
+                   help="what replaces a removed frame (perturbation methods)")  # fmt: skip
     p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the last 3-D block)")
     p.add_argument("--smooth", default=None, help="NoiseTunnel: smoothgrad, smoothgrad_sq, vargrad")
     p.add_argument("--memory-mb", type=float, default=None, help="memory budget of one pass")
-    p.add_argument("--video", choices=["gif", "mp4", "none"], default=default(fn, "video_format"))
+    p.add_argument("--video", choices=["gif", "mp4", "none"], default=default(fn, "video_format"),
+                   help="animation of each example class (none: no animations)")  # fmt: skip
     p.add_argument("--save-maps", action="store_true", help="also write the full maps (float16)")
     p.add_argument("--flow-cache", default=None)
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard a run in --out that was made with other settings")  # fmt: skip
     _common(p, fn)
     p.set_defaults(func=cmd_attribute)
 
@@ -472,7 +513,11 @@ def _add_study(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="motionprobe", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="motionprobe",
+        description=__doc__.splitlines()[0],
+        formatter_class=DefaultsHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"motionprobe {__version__}")
     _add_global(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -481,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in adders:
         add(sub)
     for command in sub.choices.values():
-        command.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+        command.formatter_class = DefaultsHelpFormatter
         if command.prog.split()[-1] != "study":  # a study's own parser takes its arguments
             _add_global(command, default=argparse.SUPPRESS)
     return parser
@@ -498,7 +543,8 @@ def _add_global(p: argparse.ArgumentParser, default: object) -> None:
 
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the models: inputs, clip size, parameters")
-    p.add_argument("--num-classes", type=int, default=400)
+    p.add_argument("--num-classes", type=int, default=400,
+                   help="classes of the classifier head (they set its size)")  # fmt: skip
     p.set_defaults(func=cmd_models)
 
 

@@ -32,7 +32,7 @@ from motionprobe import video
 from motionprobe._version import __version__
 from motionprobe.io import atomic_path, hide_bars, run_lock, write_csv, write_json
 from motionprobe.transforms import to_frames
-from motionprobe.types import VIDEO_EXTENSIONS, VideoError
+from motionprobe.types import VideoError
 
 #: Flow components are clipped to +-BOUND pixels before quantising (I3D's setting).
 BOUND = 20.0
@@ -269,14 +269,19 @@ def list_videos(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such dataset folder")
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-    )
+    return video.video_files(root)  # symlinked class folders included
 
 
 def entry_path(out: str | Path, root: str | Path, path: str | Path) -> Path:
-    """Cache file of a video: its path relative to ``root`` plus ``.npz``, under ``out``."""
-    return Path(out) / f"{Path(path).resolve().relative_to(Path(root).resolve())}.npz"
+    """Cache file of a video: its path relative to ``root`` plus ``.npz``, under ``out``.
+
+    The path is taken as written (a video in a symlinked class folder keeps the folder's name
+    under ``root``); only when it is not below ``root`` as written are both resolved.
+    """
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    if not path.is_relative_to(root):
+        path, root = path.resolve(), root.resolve()
+    return Path(out) / f"{path.relative_to(root)}.npz"
 
 
 def check_entry(path: str | Path, full: bool = False) -> str | None:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 import pandas as pd
 import torch
 
+from motionprobe.io import write_json
 from motionprobe.types import RunError
 
 #: ``{kind: config class}`` of every registered kind of run.
@@ -231,6 +232,14 @@ def module_digest(module: Any) -> str:
     return digest.hexdigest()
 
 
+def checkpoint_digest(checkpoint: Any) -> str | None:
+    """SHA-256 of a checkpoint: of its file's bytes (:func:`file_digest`), or of a module's
+    weights (:func:`module_digest`) when a model object was given instead of a file."""
+    if isinstance(checkpoint, torch.nn.Module):
+        return module_digest(checkpoint)
+    return file_digest(checkpoint)
+
+
 def identity_differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """The keys of two run fingerprints whose values differ, sorted.
 
@@ -249,6 +258,91 @@ def clear_outputs(folder: Path, names: Sequence[str]) -> None:
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What one kind of run writes into its folder, for :func:`claim_folder`.
+
+    Attributes:
+        kind: The kind of run (``probe``, ``bias``, ...), as its ``config.json`` records it.
+        names: Every file and folder the run (and a report rendered over it) derives there:
+            removed before a run replaces another, so that nothing of the old run survives.
+        stamp: The file, relative to the folder, holding the fingerprint of the run under way;
+            the run removes it when it finishes, so a stamp left behind marks an unfinished run.
+        results: Files whose presence marks a finished run.
+    """
+
+    kind: str
+    names: tuple[str, ...]
+    stamp: str
+    results: tuple[str, ...]
+
+
+def claim_folder(
+    out: Path, outputs: Outputs, identity: Mapping[str, Any], overwrite: bool, fresh: bool = False
+) -> None:
+    """Stamp ``out`` with a run's fingerprint before the run writes anything there.
+
+    A run (finished or not) already in ``out`` with another fingerprint is refused unless
+    ``overwrite`` (then every one of its ``outputs.names`` is removed first); one with the same
+    fingerprint is resumed or rewritten in place.
+
+    Args:
+        out: The run folder (it exists: the run holds its lock).
+        outputs: What this kind of run writes.
+        identity: The run's fingerprint (what its results depend on, files by their content).
+        overwrite: Discard a run of this kind made with another fingerprint.
+        fresh: Remove the outputs of a finished run with the same fingerprint too (for runs that
+            do not rewrite every file, so none of the last run's files stays beside the new).
+
+    Raises:
+        RunError: ``out`` holds a run with another fingerprint (and no ``overwrite``), or the
+            results of something other than this kind of run.
+    """
+    stamp = out / outputs.stamp
+    ours = stamp.is_file() or read_run(out).config.get("run") == outputs.kind
+    present = [n for n in outputs.results if (out / n).exists()]
+    if overwrite and ours:
+        clear_outputs(out, outputs.names)
+    elif stamp.is_file():
+        before = json.loads(stamp.read_text(encoding="utf-8"))
+        refuse_other(out, outputs.kind, "an unfinished", before, identity)
+    elif present:
+        if not ours:
+            raise RunError(f"{out}: holds {present[0]} of something other than a "
+                           f"{outputs.kind} run; use another --out")  # fmt: skip
+        before = read_run(out).config.get("fingerprint")
+        refuse_other(out, outputs.kind, "a finished", before, identity)
+        if fresh:
+            clear_outputs(out, outputs.names)
+    write_json(stamp, dict(identity))
+
+
+def refuse_other(
+    out: Path, kind: str, state: str, before: Mapping[str, Any] | None, identity: Mapping[str, Any]
+) -> None:
+    """Raise :class:`RunError` unless ``before`` is the same fingerprint as ``identity``.
+
+    The message names the keys that differ and the two ways out.
+
+    >>> try:
+    ...     refuse_other(Path("runs/a"), "bias", "a finished", {"seed": 0}, {"seed": 1})
+    ... except RunError as err:
+    ...     print(str(err).replace("; ", "\\n"))
+    runs/a: holds a finished bias run with another seed
+    use another --out, or --overwrite to discard it
+    """
+    if not before:
+        what = "made by an older version (no fingerprint)"
+    else:
+        differ = identity_differences(before, identity)
+        if not differ:
+            return
+        what = f"with another {', '.join(differ)}"
+    raise RunError(
+        f"{out}: holds {state} {kind} run {what}; use another --out, or --overwrite to discard it"
+    )
 
 
 def read_run(path: str | Path) -> RunFolder:
@@ -275,14 +369,18 @@ def read_run(path: str | Path) -> RunFolder:
 
 __all__ = [
     "RUNS",
+    "Outputs",
     "RunConfig",
     "RunFolder",
     "RunResult",
+    "checkpoint_digest",
+    "claim_folder",
     "clear_outputs",
     "file_digest",
     "identity_differences",
     "module_digest",
     "plain",
     "read_run",
+    "refuse_other",
     "register_run",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +30,7 @@ import av
 import numpy as np
 
 from motionprobe.io import atomic_path
-from motionprobe.types import SHORT_POLICIES, VideoError, VideoInfo
+from motionprobe.types import SHORT_POLICIES, VIDEO_EXTENSIONS, VideoError, VideoInfo
 
 __all__ = ["probe", "read_clip", "read_frames", "write_video"]
 
@@ -262,6 +263,34 @@ class _Video:
     def decoded_keys(self) -> list[int]:
         """Keys of all frames, by a full decode (no pixel conversion)."""
         return [key for key, _ in self.frames()]
+
+
+def video_files(root: str | Path) -> list[Path]:
+    """Files below ``root`` (any depth) with a video suffix of any case, sorted.
+
+    Symlinked folders are followed, so a class folder linked in from another disk counts as its
+    class (``Path.rglob`` before Python 3.13 skips them), but never into a folder that is its
+    own ancestor, so a link loop ends. Paths keep the links (``root/split/class/name.mp4``).
+    Unreadable folders are skipped, as ``rglob`` skips them.
+    """
+    found: list[Path] = []
+
+    def visit(folder: Path, above: frozenset[str]) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except (PermissionError, FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            path = folder / entry.name
+            if entry.is_dir():  # follows a link
+                real = os.path.realpath(path)
+                if real not in above:
+                    visit(path, above | {real})
+            elif entry.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
+                found.append(path)
+
+    visit(Path(root), frozenset({os.path.realpath(root)}))
+    return sorted(found)
 
 
 def probe(path: str | Path) -> VideoInfo:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -11,6 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
+from motionprobe import flow
+from motionprobe.cli import main
 from motionprobe.data import (
     DatasetIndex,
     VideoDataset,
@@ -25,7 +29,9 @@ from motionprobe.data import (
     ucf101_index,
     uniform_clip_starts,
 )
-from motionprobe.types import BadItem, VideoRecord
+from motionprobe.data import check as check_module
+from motionprobe.data.synthetic import synthesize
+from motionprobe.types import BadItem, RunError, VideoRecord
 from motionprobe.video import write_video
 
 FPS = 10
@@ -521,3 +527,98 @@ def test_check_dataset_without_decode_and_errors(bad_root, tmp_path):
     assert by_name["flyer_000000_000002"]  # no label map: every class known
     with pytest.raises(FileNotFoundError, match="does not exist"):
         check_dataset(tmp_path / "nowhere", out=None)
+
+
+# --------------------------------------------------------------------------------------------
+# symlinked class folders, repeated CSV rows, where check.csv goes
+
+
+def test_a_symlinked_class_folder_counts_for_its_class(tmp_path):
+    root = synthesize(tmp_path / "data", 2, 1, 1, frames=8, size=32,
+                      classes=["move_right", "still"], progress=False)  # fmt: skip
+    away = tmp_path / "elsewhere" / "still"  # e.g. a class kept on another disk
+    away.parent.mkdir()
+    (root / "train" / "still").rename(away)
+    (root / "train" / "still").symlink_to(away, target_is_directory=True)
+    (away / "loop").symlink_to(root / "train", target_is_directory=True)  # a link loop ends
+
+    index = load_index(root, "train")
+    assert Counter(r.label for r in index.records) == {"move_right": 2, "still": 2}
+    assert not index.bad
+    flat = tmp_path / "flat"  # root/class/video.mp4, every class folder a link
+    flat.mkdir()
+    for name in ("move_right", "still"):
+        (flat / name).symlink_to(root / "train" / name, target_is_directory=True)
+    assert Counter(r.label for r in folder_index(flat).records) == {"move_right": 2, "still": 2}
+
+    table = check_dataset(root, out=None, frames=8, progress=False)
+    assert len(table) == 2 * (2 + 1 + 1) and table["ok"].all()  # the linked videos too
+    videos = flow.list_videos(root)
+    linked = [v for v in videos if v.parent == root / "train" / "still"]
+    assert len(videos) == 8 and len(linked) == 2
+    cache = tmp_path / "cache"
+    done = flow.extract_flow(root, cache, method="farneback", progress=False)
+    assert done["computed"] == 8 and done["bad"] == []
+    entry = flow.entry_path(cache, root, linked[0])
+    assert entry == cache / "train" / "still" / f"{linked[0].name}.npz"
+    assert flow.check_entry(entry) is None
+
+
+def test_repeated_csv_rows_are_dropped_with_one_warning_and_two_labels_refused(tmp_path):
+    touch(tmp_path / "train" / "walk" / "aaa_000000_000010.mp4")
+    touch(tmp_path / "train" / "run" / "bbb_000000_000010.mp4")
+    rows = [
+        ("walk", "aaa", 0, 10, "train"),
+        ("run", "bbb", 0, 10, "train"),
+        ("walk", "aaa", 0, 10, "train"),
+        ("walk", " aaa ", 0, 10, "train"),  # the same row, spaced otherwise
+    ]
+    csv = kinetics_csv(tmp_path / "train.csv", rows)
+    with pytest.warns(UserWarning) as caught:
+        index = kinetics_index(tmp_path, "train")
+    said = [str(w.message) for w in caught if "duplicate" in str(w.message)]
+    assert said == [f"{csv}: 2 duplicate rows dropped (each repeats an earlier row)"]
+    assert [r.video_id for r in index.records] == ["aaa_000000_000010", "bbb_000000_000010"]
+
+    kinetics_csv(csv, [*rows, ("run", "aaa", 0, 10, "val")])
+    clash = rf"{csv}: video aaa_000000_000010 is listed with two labels \(run, walk\)"
+    with pytest.raises(RunError, match=clash):
+        load_index(tmp_path, "train")
+    table = check_dataset(tmp_path, out=None, decode=False, progress=False)  # a scan goes on
+    error = table.set_index("path").at[str(csv), "error"]
+    assert error.startswith("malformed split CSV: ") and "listed with two labels" in error
+
+
+def _one_video_root(path: Path) -> Path:
+    write_video(path / "walk" / "a.mp4", ramp(12), FPS, lossless=True)
+    return path
+
+
+def test_check_writes_into_the_dataset_by_default(tmp_path, monkeypatch, capsys):
+    root = _one_video_root(tmp_path / "data")
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["check", str(root), "--frames", "4", "--quiet"]) == 0
+    assert pd.read_csv(root / "check.csv")["ok"].tolist() == [True]
+    assert not (here / "check.csv").exists()
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"checked 1 videos: 1 ok, 0 bad -> {root.resolve() / 'check.csv'}"
+    assert len(check_dataset(root, frames=4, progress=False)) == 1  # its own table is no split
+
+
+def test_check_of_a_read_only_dataset_writes_here_and_says_so(tmp_path, monkeypatch, capsys):
+    root = _one_video_root(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    root.chmod(0o555)
+    try:
+        if os.access(root, os.W_OK):  # a privileged user writes anywhere: make it unable to
+            monkeypatch.setattr(check_module, "_writable", lambda folder: False)
+        check_dataset(root, frames=4, progress=False)
+    finally:
+        root.chmod(0o755)
+    assert (tmp_path / "check.csv").is_file() and not (root / "check.csv").exists()
+    said = capsys.readouterr()
+    where = tmp_path.resolve() / "check.csv"
+    assert said.err.strip() == f"check: {root} is not writable; writing the table to {where}"
+    assert said.out.strip().splitlines()[-1].endswith(f"-> {where}")

@@ -13,13 +13,16 @@ import pytest
 import torch
 
 from motionprobe import verdict
+from motionprobe.attribution import run as attribution_run
+from motionprobe.attribution import run_attribution
 from motionprobe.cli import EXIT_ERROR, main
 from motionprobe.data.synthetic import synthesize
 from motionprobe.io import run_lock, write_json
 from motionprobe.models import create_model
 from motionprobe.models.checkpoint import load_checkpoint, save_checkpoint
-from motionprobe.probes import engine, run_probe
-from motionprobe.runs import read_run
+from motionprobe.probes import bias, engine, run_probe
+from motionprobe.probes.bias import run_bias
+from motionprobe.runs import file_digest, read_run
 from motionprobe.train import TrainConfig, train
 from motionprobe.types import RunError
 
@@ -179,6 +182,9 @@ def mistakes_setup(datasets, tmp_path_factory):
     for split in ("train", "val", "test"):
         (empty / f"{split}.csv").write_text("label,youtube_id,time_start,time_end,split\n")
     (root / "runfolder").mkdir()
+    attributed = root / "attributed"  # a finished attribution run with other settings
+    write_json(attributed / "config.json", {"run": "attribution", "fingerprint": {"seed": 9}})
+    (attributed / "clips.csv").write_text("video_id\n")
     return {"data": str(one), "ckpt": str(ckpt), "root": str(root), "empty": str(empty)}
 
 
@@ -225,6 +231,10 @@ MISTAKES = [
     (
         "attribute --checkpoint {ckpt} --data {data} --out {out} --clips-per-class 0",
         "clips_per_class",
+    ),
+    (
+        "attribute --checkpoint {ckpt} --data {data} --out {root}/attributed",
+        "holds a finished attribution run with another",
     ),
     ("report {root}/nowhere", "no such"),
     ("report {root}/runfolder", "missing"),
@@ -301,3 +311,98 @@ def test_a_stale_lock_takes_its_dead_runs_temporary_files_with_it(tmp_path):
     kept.write_text("*")
     with run_lock(tmp_path):
         assert not orphan.exists() and kept.exists()
+
+
+#: A small attribution run: one clip per class, no animations.
+ATTRIBUTE = dict(clips_per_class=1, sanity_clips=1, video_format=None, progress=False)
+
+
+@pytest.mark.slow
+def test_an_attribution_run_records_its_fingerprint_and_refuses_another(
+    datasets, tmp_path, monkeypatch
+):
+    one, two = datasets
+    ckpt = _checkpoint(tmp_path / "m.pt", seed=0)
+    out = tmp_path / "attr"
+    first = run_attribution(ckpt, one, out, method="saliency", save_maps=True, **ATTRIBUTE)
+    config = read_run(out).config
+    mark = config["fingerprint"]
+    assert mark["checkpoint_sha256"] == file_digest(ckpt) and mark["data"] == str(one.resolve())
+    assert mark["manifest_sha256"] == config["manifest_sha256"] and mark["method"] == "saliency"
+    assert mark["clips_per_class"] == 1 and mark["save_maps"] is True and "device" not in mark
+    assert not (out / "unfinished.json").exists()
+    # The same run again: rewritten in place, as before.
+    again = run_attribution(ckpt, one, out, method="saliency", save_maps=True, **ATTRIBUTE)
+    assert again.clips == first.clips == 3
+
+    with pytest.raises(RunError, match=r"finished attribution run with another method; use "
+                       r"another --out, or --overwrite to discard it"):  # fmt: skip
+        run_attribution(ckpt, one, out, method="integrated_gradients", save_maps=True, **ATTRIBUTE)
+    with pytest.raises(RunError, match="another data, manifest_sha256;"):
+        run_attribution(ckpt, two, out, method="saliency", save_maps=True, **ATTRIBUTE)
+    _checkpoint(ckpt, seed=1)  # training rewrote the checkpoint meanwhile
+    with pytest.raises(RunError, match="another checkpoint_sha256;"):
+        run_attribution(ckpt, one, out, method="saliency", save_maps=True, **ATTRIBUTE)
+    assert (out / "attributions.npz").is_file()  # a refusal removes nothing
+
+    (out / "report.md").write_text("the first run's report")
+    run_attribution(ckpt, one, out, method="saliency", overwrite=True, **ATTRIBUTE)
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"attributions.npz", "report.md", "unfinished.json"}
+    assert read_run(out).config["fingerprint"]["checkpoint_sha256"] == file_digest(ckpt)
+
+    # Killed after its first batch: the stamp stays and names the unfinished run.
+    monkeypatch.setattr(attribution_run, "_keep_maps_and_examples", _die)
+    with pytest.raises(_Killed):
+        run_attribution(ckpt, one, tmp_path / "cut", method="saliency", **ATTRIBUTE)
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "cut" / "unfinished.json").read_text())["method"] == "saliency"
+    with pytest.raises(RunError, match="unfinished attribution run with another clips_per_class"):
+        run_attribution(ckpt, one, tmp_path / "cut", method="saliency",
+                        **(ATTRIBUTE | {"clips_per_class": 2}))  # fmt: skip
+    done = run_attribution(ckpt, one, tmp_path / "cut", method="saliency", **ATTRIBUTE)
+    assert done.clips == 3 and not (tmp_path / "cut" / "unfinished.json").exists()
+
+
+def _die(*args, **kwargs):
+    raise _Killed
+
+
+@pytest.mark.slow
+def test_a_bias_run_records_its_fingerprint_and_refuses_another(datasets, tmp_path, monkeypatch):
+    one, two = datasets
+    ckpt = _checkpoint(tmp_path / "m.pt", seed=0)
+    out = tmp_path / "bias"
+    run_bias(ckpt, one, out, clips_per_class=2, progress=False)
+    config = read_run(out).config
+    mark = config["fingerprint"]
+    assert mark["checkpoint_sha256"] == file_digest(ckpt) and mark["data"] == str(one.resolve())
+    assert mark["manifest_sha256"] == config["manifest_sha256"] and mark["seed"] == 0
+    assert mark["batch_size"] == 8 and len(mark["layers"]) == 5 and "workers" not in mark
+    assert not (out / "unfinished.json").exists()
+    layers = pd.read_csv(out / "layers.csv")
+    run_bias(ckpt, one, out, clips_per_class=2, progress=False)  # the same run: as before
+    pd.testing.assert_frame_equal(pd.read_csv(out / "layers.csv"), layers)
+
+    with pytest.raises(RunError, match=r"finished bias run with another seed; use another "
+                       r"--out, or --overwrite to discard it"):  # fmt: skip
+        run_bias(ckpt, one, out, clips_per_class=2, seed=1, progress=False)
+    with pytest.raises(RunError, match="another data, manifest_sha256;"):
+        run_bias(ckpt, two, out, clips_per_class=2, progress=False)
+    (out / "report.md").write_text("the first run's report")
+    (out / "figures").mkdir()
+    run_bias(ckpt, one, out, clips_per_class=2, seed=1, progress=False, overwrite=True)
+    assert not {p.name for p in out.iterdir()} & {"report.md", "figures", "unfinished.json"}
+    assert read_run(out).config["fingerprint"]["seed"] == 1
+
+    monkeypatch.setattr(bias, "_features", _die)
+    with pytest.raises(_Killed):
+        run_bias(ckpt, one, tmp_path / "cut", clips_per_class=2, progress=False)
+    monkeypatch.undo()
+    _checkpoint(ckpt, seed=1)
+    with pytest.raises(RunError, match="unfinished bias run with another checkpoint_sha256;"):
+        run_bias(ckpt, one, tmp_path / "cut", clips_per_class=2, progress=False)
+    run_bias(ckpt, one, tmp_path / "cut", clips_per_class=2, progress=False, overwrite=True)
+    assert read_run(tmp_path / "cut").config["fingerprint"]["checkpoint_sha256"] == file_digest(
+        ckpt
+    )

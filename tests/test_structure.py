@@ -15,6 +15,8 @@ from pathlib import Path
 
 from motionprobe import cli
 from motionprobe.runs import RUNS, RunConfig
+from motionprobe.studies import STUDIES
+from motionprobe.studies.base import study_parser
 
 PACKAGE = Path(__file__).resolve().parents[1] / "motionprobe"
 MAX_MODULE_LINES = 800
@@ -215,3 +217,45 @@ def test_run_configs_round_trip_through_config_json():
         config = cls(**{name: f"/tmp/{name}" for name in required})
         back = cls.from_dict(json.loads(json.dumps(config.to_dict())))
         assert back.to_dict() == config.to_dict(), cls.kind
+
+
+#: Parsers being reworked elsewhere, not yet held to the rule below: the ``validate`` command
+#: and the ``probe_validity`` study (remove them from here once their options have help texts).
+HELP_PENDING: set[str] = set()
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    """Every parser a user meets: the command's, each sub-command's and each study's."""
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = {"motionprobe": parser}
+    found |= {f"motionprobe {name}": p for name, p in commands.choices.items()}
+    for name, study in STUDIES.items():
+        found[f"motionprobe study {name}"] = study_parser(study, prog=f"motionprobe study {name}")
+    return found
+
+
+def _help_of(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    """An option's help as ``--help`` prints it (with the default the formatter adds)."""
+    if not (action.help or "").strip():
+        return ""  # argparse prints nothing, not even the default
+    return parser._get_formatter()._expand_help(action)
+
+
+def test_help_shows_the_default_of_every_option():
+    """``--help`` shows every option's default: an option without a help text shows none."""
+    parsers = _parsers()
+    assert len(parsers) >= 17 and set(HELP_PENDING) <= set(parsers)
+    missing, checked = [], 0
+    for name, parser in parsers.items():
+        if name in HELP_PENDING:
+            continue
+        for action in parser._actions:
+            if not action.option_strings or action.default in (None, argparse.SUPPRESS):
+                continue
+            checked += 1
+            shown = _help_of(parser, action)
+            if f"default: {action.default}" not in shown:
+                missing.append(f"{name} {action.option_strings[-1]}: {shown!r}")
+    assert missing == [], "\n".join(missing)
+    assert checked >= 80

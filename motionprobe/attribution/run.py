@@ -52,12 +52,44 @@ from motionprobe.plots import (
     stream_share_plot,
     temporal_profile_plot,
 )
-from motionprobe.runs import RunConfig, RunResult, register_run
+from motionprobe.runs import (
+    Outputs,
+    RunConfig,
+    RunResult,
+    claim_folder,
+    file_digest,
+    register_run,
+)
 from motionprobe.transforms import to_frames
 from motionprobe.video import write_video
 
 #: Columns of ``profiles.parquet``.
 PROFILE_COLUMNS = ["video_id", "label", "stream", "frame", "share"]
+
+#: What an attribution run writes into its folder: removed before a run replaces another, so
+#: that no table, montage or animation of the old run survives. ``unfinished.json`` holds the
+#: fingerprint while the run is under way.
+OUTPUTS = Outputs(
+    "attribution",
+    (
+        "clips.csv",
+        "profiles.parquet",
+        "class_profiles.csv",
+        "class_summary.csv",
+        "sanity.json",
+        "bad_items.csv",
+        "attributions.npz",
+        "figures",
+        "videos",
+        "report.md",
+        "config.json",
+        "unfinished.json",
+    ),
+    "unfinished.json",
+    ("clips.csv", "profiles.parquet", "class_summary.csv", "sanity.json"),
+)
+#: Settings that change where a run goes or how fast, not its results.
+_NOT_RESULTS = ("out", "device")
 
 
 @register_run("attribution")
@@ -141,6 +173,8 @@ class _Run:
         bad: Items found bad so far (the index's, then the decoder's).
         order: Dataset indices attributed, class by class.
         cues: ``{class: cue}`` of synthetic data (empty otherwise).
+        label_map: The class-order file the split was read with (the run's, else the
+            checkpoint's training one), if any.
     """
 
     target: Target
@@ -148,6 +182,7 @@ class _Run:
     bad: list
     order: list[int]
     cues: dict
+    label_map: str | None = None
 
     @property
     def model(self) -> nn.Module:
@@ -194,6 +229,7 @@ def run_attribution(
     out: str | Path | None = None,
     *,
     progress: bool = True,
+    overwrite: bool = False,
     **options,
 ) -> AttributionResult:
     """Attribute a checkpoint's decisions on a split and write the tables, checks and figures.
@@ -218,7 +254,9 @@ def run_attribution(
     * ``figures/temporal_profiles.{png,svg}``, ``figures/stream_share.{png,svg}`` (two-stream),
       ``figures/montage_{class}.png`` and ``videos/{class}.{gif|mp4}`` for the first clip of up
       to ``examples`` classes, ``attributions.npz`` (float16 maps) with ``save_maps``,
-      ``bad_items.csv``, and ``config.json`` (every parameter and provenance).
+      ``bad_items.csv``, and ``config.json`` (every parameter, provenance, and the run's
+      ``fingerprint``: the checkpoint's and label map's content hashes, the data and the
+      manifest of its clips, every setting).
 
     Args:
         checkpoint: A checkpoint of :func:`motionprobe.train.train`, or a whole
@@ -226,11 +264,17 @@ def run_attribution(
         data: Dataset root.
         out: Output folder.
         progress: Progress bar over clips and a one-line summary at the end.
+        overwrite: Discard a run ``out`` already holds that was made with another fingerprint
+            (every file it wrote is removed first).
         **options: Fields of :class:`AttributionConfig` (``method``, ``clips_per_class``, ...);
             any other name is an option of the method (``steps``, ``layer``, ``remove``, ...).
 
     Returns:
         The folder, counts, the sanity checks, the files written and the summary line.
+
+    Raises:
+        RunError: ``out`` is being written by another process, or holds an attribution run
+            (finished or not) with another fingerprint and ``overwrite`` is not set.
     """
     names = {f.name for f in fields(AttributionConfig)}
     method_options = {k: v for k, v in options.items() if k not in names}
@@ -239,14 +283,18 @@ def run_attribution(
     if method_options:
         params = replace(params, options={**params.options, **method_options})
     with run_lock(params.out, "attribution"):
-        return _run_attribution(params, progress)
+        return _run_attribution(params, progress, overwrite)
 
 
-def _run_attribution(params: AttributionConfig, progress: bool) -> AttributionResult:
+def _run_attribution(
+    params: AttributionConfig, progress: bool, overwrite: bool
+) -> AttributionResult:
     """:func:`run_attribution` once its folder is held."""
     _check_params(params)
     out = Path(params.out)
     run = _open_run(params)
+    config = _run_config(params, run)
+    claim_folder(out, OUTPUTS, config["fingerprint"], overwrite)
     got = _attribute_clips(params, run, out, progress)
     if not got.clip_rows:
         raise ValueError(
@@ -261,7 +309,8 @@ def _run_attribution(params: AttributionConfig, progress: bool) -> AttributionRe
     if params.save_maps:
         paths.append(_write_maps(out, clips_df, got.maps))
     paths += _write_figures(out, method, cp_df, summary_df, run)
-    paths.append(write_json(out / "config.json", _run_config(params, run)))
+    paths.append(write_json(out / "config.json", config))
+    (out / OUTPUTS.stamp).unlink(missing_ok=True)  # finished
     line = _summary_line(out, method, clips_df, sanity, run)
     if progress:
         print(line)
@@ -296,6 +345,7 @@ def _open_run(params: AttributionConfig) -> _Run:
     """
     target = make_target(params.checkpoint, params.device)
     classes = target.classes
+    label_map = params.label_map or target.info["train_config"].get("label_map")
     dataset, bad = make_dataset(
         params.data,
         params.split,
@@ -305,7 +355,7 @@ def _open_run(params: AttributionConfig) -> _Run:
         train=False,
         fps=target.info["fps"],
         short=target.info["short"],
-        label_map=params.label_map or target.info["train_config"].get("label_map"),
+        label_map=label_map,
         modality=target.modality,
         flow_cache=params.flow_cache,
         flow_method=target.flow_method,
@@ -316,7 +366,7 @@ def _open_run(params: AttributionConfig) -> _Run:
             chosen[r.label].append(i)
     order = [i for c in classes for i in chosen.get(c, [])]
     cues = load_cues(params.data)
-    return _Run(target, dataset, bad, order, cues)
+    return _Run(target, dataset, bad, order, cues, label_map)
 
 
 def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: bool) -> _Collected:
@@ -515,9 +565,10 @@ def _write_figures(
 
 
 def _run_config(params: AttributionConfig, run: _Run) -> dict:
-    """``config.json``: the resolved config, the model's facts and the provenance of its clips."""
+    """``config.json``: the resolved config, the model's facts, the provenance of its clips and
+    the run's fingerprint."""
     resolved = params.resolved(checkpoint=str(Path(params.checkpoint).resolve()))
-    return {
+    config = {
         "run": AttributionConfig.kind,
         **resolved.to_dict(),
         "model": run.target.info["model"],
@@ -528,6 +579,20 @@ def _run_config(params: AttributionConfig, run: _Run) -> dict:
         "attributed_inputs": "normalised model inputs; baselines: zeros in normalised space",
         "classes": run.classes,
         **provenance([run.dataset.records[i] for i in run.order], seed=params.seed),
+    }
+    config["fingerprint"] = _identity(params, run, config)
+    return config
+
+
+def _identity(params: AttributionConfig, run: _Run, config: dict) -> dict:
+    """The run's fingerprint: every setting but where it runs and writes, the model's facts, the
+    data and the manifest of its clips, and the checkpoint and label map by their content."""
+    settings = [f.name for f in fields(AttributionConfig) if f.name not in _NOT_RESULTS]
+    facts = ["model", "flow_method", "frames", "inputs", "classes", "manifest_sha256"]
+    return {k: config.get(k) for k in settings + facts} | {
+        "checkpoint_sha256": file_digest(params.checkpoint),
+        "label_map": str(Path(run.label_map).resolve()) if run.label_map else None,
+        "label_map_sha256": file_digest(run.label_map),
     }
 
 

@@ -8,6 +8,8 @@ video or row to a CSV, and prints a one-line summary.
 from __future__ import annotations
 
 import re
+import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from motionprobe import video
-from motionprobe.data.kinetics import (
-    LabelMap,
-    _resolve_label_map,
-    kinetics_index,
-    read_kinetics_csv,
-)
+from motionprobe.data.annotations import read_kinetics_csv
+from motionprobe.data.kinetics import LabelMap, _resolve_label_map, kinetics_index
 from motionprobe.io import hide_bars, write_csv
-from motionprobe.types import KINETICS_COLUMNS, SPLITS, VIDEO_EXTENSIONS, VideoError
+from motionprobe.types import KINETICS_COLUMNS, SPLITS, VideoError
 
 #: Columns of the table :func:`check_dataset` returns and writes.
 CHECK_COLUMNS = ("path", "ok", "error", "frames", "fps", "width", "height")
@@ -33,15 +31,13 @@ _DECODE_BUDGET = 256 * 2**20
 
 
 def _video_files(root: Path, exclude: Path | None = None) -> list[Path]:
-    files = []
-    for p in root.rglob("*"):
-        if p.suffix.lower() not in VIDEO_EXTENSIONS or p.name.startswith("."):
-            continue
-        if any(part.startswith(".") for part in p.relative_to(root).parts[:-1]):
-            continue
-        if p.is_file() and p != exclude:
-            files.append(p)
-    return sorted(files)
+    """Video files below ``root`` (through symlinked folders), hidden files and folders left
+    out."""
+    return [
+        p
+        for p in video.video_files(root)
+        if not any(part.startswith(".") for part in p.relative_to(root).parts) and p != exclude
+    ]
 
 
 def _split_csvs(root: Path) -> list[Path]:
@@ -111,9 +107,37 @@ def error_kind(error: str) -> str:
     return kind or "error"
 
 
+#: ``check_dataset(out=AUTO)``: ``ROOT/check.csv``, or ``./check.csv`` when ROOT is read-only.
+AUTO = "auto"
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried, since permission bits do not tell
+    for a read-only mount or a privileged user)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _out_path(root: Path, out: str | Path | None) -> Path | None:
+    """Where the table goes: ``out``, or for :data:`AUTO` ``root/check.csv`` (the current
+    folder's ``check.csv`` when ``root`` is not writable, said on stderr)."""
+    if out is None:
+        return None
+    if str(out) != AUTO:
+        return Path(out).resolve()
+    if _writable(root):
+        return (root / "check.csv").resolve()
+    path = Path("check.csv").resolve()
+    print(f"check: {root} is not writable; writing the table to {path}", file=sys.stderr)
+    return path
+
+
 def check_dataset(
     root: str | Path,
-    out: str | Path | None = "check.csv",
+    out: str | Path | None = AUTO,
     frames: int = 16,
     decode: bool = True,
     label_map: LabelMap = None,
@@ -129,7 +153,9 @@ def check_dataset(
 
     Args:
         root: Dataset root.
-        out: CSV to write atomically (None: do not write).
+        out: CSV to write atomically; :data:`AUTO` (``"auto"``): ``root/check.csv``, or
+            ``check.csv`` in the current folder when ``root`` is not writable; None: do not
+            write.
         frames: Clip length the dataset will be read with.
         decode: Decode every frame (slow, thorough) rather than only probing.
         label_map: Label map file or class names; CSV rows of other classes are bad.
@@ -141,13 +167,13 @@ def check_dataset(
     Raises:
         FileNotFoundError: If ``root`` does not exist.
 
-    >>> table = check_dataset("data/k400", out="k400_check.csv", frames=32)  # doctest: +SKIP
-    checked 1234 videos: 1230 ok, 4 bad (truncated: 3, missing file: 1) -> /abs/k400_check.csv
+    >>> table = check_dataset("data/k400", frames=32)  # doctest: +SKIP
+    checked 1234 videos: 1230 ok, 4 bad (truncated: 3, missing file: 1) -> /abs/data/k400/check.csv
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
-    out_path = Path(out).resolve() if out is not None else None
+    out_path = _out_path(root, out)
     classes = _resolve_label_map(label_map)
 
     files = _video_files(root, exclude=out_path)

@@ -24,9 +24,9 @@ from torch.utils.data import Dataset
 
 from motionprobe import flow as flowlib
 from motionprobe import video
+from motionprobe.data.annotations import read_kinetics_csv
 from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
 from motionprobe.types import (
-    KINETICS_COLUMNS,
     MODALITIES,
     SHORT_POLICIES,
     VIDEO_EXTENSIONS,
@@ -180,30 +180,6 @@ def _unknown(label: str, label_map: LabelMap) -> str:
 # layouts
 
 
-def read_kinetics_csv(csv: str | Path) -> pd.DataFrame:
-    """Read a Kinetics split CSV, checking its columns.
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-        ValueError: If it lacks any of :data:`~motionprobe.types.KINETICS_COLUMNS`.
-    """
-    csv = Path(csv)
-    if not csv.is_file():
-        raise FileNotFoundError(f"split CSV {csv} not found")
-    try:
-        df = pd.read_csv(csv, dtype={"youtube_id": str, "label": str, "split": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"split CSV {csv} cannot be parsed: {e}") from e
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in KINETICS_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"split CSV {csv} lacks columns {missing} (needs {list(KINETICS_COLUMNS)}, "
-            f"has {list(df.columns)})"
-        )
-    return df
-
-
 def kinetics_index(
     root: str | Path,
     split: str,
@@ -224,11 +200,13 @@ def kinetics_index(
         label_map: Label map file or list of class names; default sorted CSV labels.
 
     Returns:
-        Records in CSV order; ``bad`` lists rows whose file is missing or whose class is not in
-        the label map.
+        Records in CSV order, each video once (an exact repeat of a row is dropped with a
+        warning); ``bad`` lists rows whose file is missing or whose class is not in the label
+        map.
 
     Raises:
         ValueError: If the CSV lacks a required column.
+        RunError: If the CSV lists one video with two labels.
 
     >>> idx = kinetics_index("data/k400", "val")  # doctest: +SKIP
     """

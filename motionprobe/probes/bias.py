@@ -36,7 +36,7 @@ import math
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +51,16 @@ from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.interventions import shuffle
 from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json
-from motionprobe.models.adapter import make_target
+from motionprobe.models.adapter import Target, make_target
 from motionprobe.probes.generator import feature_layers
-from motionprobe.runs import RunConfig, RunResult, register_run
+from motionprobe.runs import (
+    Outputs,
+    RunConfig,
+    RunResult,
+    checkpoint_digest,
+    claim_folder,
+    register_run,
+)
 from motionprobe.transforms import Preset
 from motionprobe.types import TIME_DIM
 
@@ -613,6 +620,7 @@ def run_bias(
     out: str | Path | None = None,
     *,
     progress: bool = True,
+    overwrite: bool = False,
     **options,
 ) -> BiasResult:
     """Share of static and dynamic dimensions and units per layer of a video classifier.
@@ -623,7 +631,8 @@ def run_bias(
     ``layers.csv`` (one row per layer: ``model, stream, layer, depth, channels, clips,
     score_static, score_dynamic, dynamic, static, residual, units_static, units_dynamic,
     units_joint, units_neither``), ``units.csv`` (``model, stream, layer, unit, corr_static,
-    corr_dynamic, kind``), ``bad_items.csv`` and ``config.json``.
+    corr_dynamic, kind``), ``bad_items.csv`` and ``config.json`` (with the run's ``fingerprint``:
+    the checkpoint's content hash, the data and its manifest hash, every setting).
 
     Args:
         checkpoint: A checkpoint path or module (see :class:`BiasConfig`), or a whole
@@ -631,26 +640,43 @@ def run_bias(
         data: Dataset root.
         out: Output folder.
         progress: Show a progress bar.
+        overwrite: Discard a run ``out`` already holds that was made with another fingerprint
+            (every file it wrote is removed first).
         **options: Any other field of :class:`BiasConfig`, with its defaults.
 
     Returns:
         The folder, the model's name, counts and the layers table.
+
+    Raises:
+        RunError: ``out`` is being written by another process, or holds a bias run (finished
+            or not) with another fingerprint and ``overwrite`` is not set.
 
     >>> run_bias("c3d.pt", "outputs/synthetic", "runs/c3d", clips_per_class=10)  # doctest: +SKIP
     """
     start = time.time()
     cfg = BiasConfig.of(checkpoint, data, out, **options)
     with run_lock(cfg.out, "bias"):
-        return _run_bias(cfg, progress, start)
+        return _run_bias(cfg, progress, start, overwrite)
 
 
-def _run_bias(cfg: BiasConfig, progress: bool, start: float) -> BiasResult:
+#: What a bias run writes into its folder (and a report rendered over it): removed before a run
+#: replaces another. ``unfinished.json`` holds the fingerprint while the run is under way.
+OUTPUTS = Outputs(
+    "bias",
+    ("layers.csv", "units.csv", "bad_items.csv", "figures", "report.md", "config.json",
+     "unfinished.json"),
+    "unfinished.json",
+    ("layers.csv", "units.csv"),
+)  # fmt: skip
+
+
+def _run_bias(cfg: BiasConfig, progress: bool, start: float, overwrite: bool) -> BiasResult:
     """:func:`run_bias` once its folder is held."""
     out, device, seed = Path(cfg.out), cfg.device, cfg.seed
     target = make_target(
         cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
     )
-    model, t = target.model.eval(), target.frames
+    model = target.model.eval()
     layers = list(cfg.layers) if cfg.layers else default_layers(model)
     depths = layer_depths(model, layers)
     name = cfg.name or target.info.get("model", type(model).__name__)
@@ -660,11 +686,13 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float) -> BiasResult:
         cfg.split,
         target.classes,
         target.rgb_preset,
-        frames=t + (1 if uses_flow else 0),
+        frames=target.frames + (1 if uses_flow else 0),
         train=False,
         fps=target.info.get("fps"),
         short=target.info.get("short", "loop"),
     )
+    config = _bias_config(cfg, target, name, layers, dataset.records)
+    claim_folder(out, OUTPUTS, config["fingerprint"], overwrite)
     labels = [dataset.class_to_idx[r.label] for r in dataset.records]
     chosen = _pick(labels, cfg.clips_per_class, seed)
     batches = [chosen[i : i + cfg.batch_size] for i in range(0, len(chosen), cfg.batch_size)]
@@ -685,31 +713,8 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float) -> BiasResult:
     write_csv(out / "layers.csv", table)
     write_csv(out / "units.csv", units)
     write_csv(out / "bad_items.csv", pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]))
-    hue, texture = cfg.hue, cfg.texture
-    resolved = cfg.resolved(
-        target.info,
-        name=name,
-        layers=layers,
-        frames=t,
-        flow_method=target.flow_method if uses_flow else None,
-        classes=target.classes,
-        preset=target.rgb_preset,
-    )
-    config = {
-        "run": BiasConfig.kind,
-        "study": "static_dynamic_bias",
-        **target.info,
-        **resolved.to_dict(),
-        "clips": n_clips,
-        "inputs": list(target.inputs),
-        "static_pairs": "the clip and the clip with its frames shuffled",
-        "dynamic_pairs": "the clip and the clip with a colour and texture change (hue rotation "
-        f"by {hue[0]:g} to {hue[1]:g} degrees either way, smooth random texture of "
-        f"+-{texture:g} px), not stylisation",
-        "appearance_change": {"hue": list(hue), "texture": texture},
-        **provenance(dataset.records, seed=seed),
-    }
-    write_json(out / "config.json", config)
+    write_json(out / "config.json", {**config, "clips": n_clips})
+    (out / OUTPUTS.stamp).unlink(missing_ok=True)  # finished
     return BiasResult(
         out=str(out),
         model=name,
@@ -718,6 +723,47 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float) -> BiasResult:
         seconds=round(time.time() - start, 1),
         layers=table.to_dict("records"),
     )
+
+
+#: Settings that change where a run goes or how fast, not its results.
+_NOT_RESULTS = ("out", "device", "workers")
+
+
+def _bias_config(
+    cfg: BiasConfig, target: Target, name: str, layers: list[str], records: list
+) -> dict:
+    """``config.json`` (but the clip count): the resolved config, the pairs, the provenance of
+    the split and the run's fingerprint (every setting but where it runs and writes, the
+    model's facts, the data and its manifest, the checkpoint by its content)."""
+    hue, texture = cfg.hue, cfg.texture
+    resolved = cfg.resolved(
+        target.info,
+        name=name,
+        layers=layers,
+        frames=target.frames,
+        flow_method=target.flow_method if "flow" in target.inputs else None,
+        classes=target.classes,
+        preset=target.rgb_preset,
+    )
+    config = {
+        "run": BiasConfig.kind,
+        "study": "static_dynamic_bias",
+        **target.info,
+        **resolved.to_dict(),
+        "inputs": list(target.inputs),
+        "static_pairs": "the clip and the clip with its frames shuffled",
+        "dynamic_pairs": "the clip and the clip with a colour and texture change (hue rotation "
+        f"by {hue[0]:g} to {hue[1]:g} degrees either way, smooth random texture of "
+        f"+-{texture:g} px), not stylisation",
+        "appearance_change": {"hue": list(hue), "texture": texture},
+        **provenance(records, seed=cfg.seed),
+    }
+    settings = [f.name for f in fields(BiasConfig) if f.name not in _NOT_RESULTS]
+    facts = ["model", "inputs", "manifest_sha256"]
+    config["fingerprint"] = {k: config.get(k) for k in settings + facts} | {
+        "checkpoint_sha256": checkpoint_digest(cfg.checkpoint)
+    }
+    return config
 
 
 __all__ = [

@@ -51,17 +51,15 @@ from motionprobe.models.adapter import Target, make_target
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
 from motionprobe.runs import (
+    Outputs,
     RunConfig,
     RunResult,
-    clear_outputs,
+    checkpoint_digest,
+    claim_folder,
     file_digest,
-    identity_differences,
-    module_digest,
-    read_run,
     register_run,
 )
 from motionprobe.transforms import Preset
-from motionprobe.types import RunError
 
 COLUMNS = [
     "video_id",
@@ -393,7 +391,8 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
     config["fingerprint"] = _identity(cfg, config)
     parts = out / "parts"
     if rank == 0:
-        _claim(out, parts, config["fingerprint"], overwrite)
+        # The same run again starts afresh: nothing of the last one stays.
+        claim_folder(out, RUN_OUTPUTS, config["fingerprint"], overwrite, fresh=True)
     todo, loader = _pending(dataset, parts, cfg.batch_size, rank, world, cfg.workers)
     forward = _Forward(target, device, cfg.forward_batch, cfg.amp, cfg.stream)
     # A DataLoader yields batches in the order of its batch sampler, workers or not.
@@ -441,6 +440,9 @@ OUTPUTS = (
     "figures",
     "config.json",
 )
+#: The probe's outputs for :func:`motionprobe.runs.claim_folder`: ``parts/plan.json`` holds the
+#: fingerprint while the run is under way (the parts are removed when they are merged).
+RUN_OUTPUTS = Outputs(ProbeConfig.kind, OUTPUTS, "parts/plan.json", OUTPUTS[:4])
 
 
 def _identity(cfg: ProbeConfig, config: dict) -> dict:
@@ -448,49 +450,13 @@ def _identity(cfg: ProbeConfig, config: dict) -> dict:
     keys = ("checkpoint", "model", "data", "manifest_sha256", "split", "label_map", "classes",
             "frames", "preset", "interventions", "seeds", "num_clips", "stream", "generator",
             "flow_method", "amp")  # fmt: skip
-    model = cfg.checkpoint
     return {k: config.get(k) for k in keys} | {
-        "checkpoint_sha256": module_digest(model)
-        if isinstance(model, nn.Module)
-        else file_digest(model),
+        "checkpoint_sha256": checkpoint_digest(cfg.checkpoint),
         "generator_sha256": file_digest(cfg.generator),
         "label_map_sha256": file_digest(cfg.label_map),
         "batch_size": cfg.batch_size,
         "order": "permuted-0",
     }
-
-
-def _claim(out: Path, parts: Path, identity: dict, overwrite: bool) -> None:
-    """Stamp ``parts/`` with the run's fingerprint; refuse to resume or replace a run with
-    another fingerprint unless ``overwrite`` (then its outputs are removed first)."""
-    stamp = parts / "plan.json"
-    ours = stamp.is_file() or read_run(out).config.get("run") == ProbeConfig.kind
-    present = [n for n in OUTPUTS[:4] if (out / n).exists()]
-    if overwrite and ours:
-        clear_outputs(out, OUTPUTS)
-    elif stamp.is_file():
-        _refuse_other(out, "an unfinished", json.loads(stamp.read_text()), identity)
-    elif present:
-        if not ours:
-            raise RunError(f"{out}: holds {present[0]} of something other than a probe run; "
-                           "use another --out")  # fmt: skip
-        _refuse_other(out, "a finished", read_run(out).config.get("fingerprint"), identity)
-        clear_outputs(out, OUTPUTS)  # the same run again: nothing of the last one stays
-    write_json(stamp, identity)
-
-
-def _refuse_other(out: Path, state: str, before: dict | None, identity: dict) -> None:
-    """Raise :class:`RunError` unless ``before`` is the same fingerprint as ``identity``."""
-    if not before:
-        what = "made by an older version (no fingerprint)"
-    else:
-        differ = identity_differences(before, identity)
-        if not differ:
-            return
-        what = f"with another {', '.join(differ)}"
-    raise RunError(
-        f"{out}: holds {state} probe run {what}; use another --out, or --overwrite to discard it"
-    )
 
 
 def _pending(

@@ -678,14 +678,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         action="append",
-        default=[],
+        default=None,
         help="model to attribute, name=path or path; repeat or comma-separate "
         f"(default: train {', '.join(MODELS)})",
     )
-    parser.add_argument("--method", choices=METHODS, default="integrated_gradients")
+    parser.add_argument("--method", choices=METHODS, default="integrated_gradients",
+                        help="attribution method")  # fmt: skip
     parser.add_argument("--clips-per-class", type=int, default=None, help="default 4 (smoke: 1)")
     parser.add_argument("--steps", type=int, default=None, help="IG steps, default 16 (smoke: 4)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split to attribute")
 
 
 def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
@@ -703,7 +704,8 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
     for name, checkpoint in checkpoints.items():
         run_attribution(checkpoint, ctx.data, ctx.out / name, split=args.split,
                         method=args.method, clips_per_class=args.clips_per_class,
-                        device=ctx.device, steps=args.steps, **extra)  # fmt: skip
+                        device=ctx.device, steps=args.steps, overwrite=ctx.overwrite,
+                        **extra)  # fmt: skip
     params = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     params["data"] = str(ctx.data)
     checkpoints = {name: str(path) for name, path in checkpoints.items()}

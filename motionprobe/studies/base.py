@@ -69,6 +69,20 @@ def get_study(name: str) -> Study:
     return STUDIES[name]
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default after its help text, unless the default is None
+    (an option whose default is worked out at run time says so in its own words)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, DefaultsHelpFormatter):
+    """A study's ``--help``: its description and epilog as written, each option's default."""
+
+
 def study_parser(
     study: Study, prog: str | None = None, epilog: str | None = None
 ) -> argparse.ArgumentParser:
@@ -77,19 +91,19 @@ def study_parser(
         prog=prog,
         description=study.description,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     if "data" in study.shared:
         parser.add_argument(
             "--data", default=None, help="dataset root (default: synthetic controls)"
         )
-    parser.add_argument("--out", default=f"outputs/{study.name}")
+    parser.add_argument("--out", default=f"outputs/{study.name}", help="results folder")
     parser.add_argument("--smoke", action="store_true", help="tiny data and models (seconds)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace results in --out made with other settings")  # fmt: skip
     if "workers" in study.shared:
-        parser.add_argument("--workers", type=int, default=0)
+        parser.add_argument("--workers", type=int, default=0, help="data loader processes")
     study.add_arguments(parser)
     return parser
 

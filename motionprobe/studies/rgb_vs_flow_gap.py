@@ -273,7 +273,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="a Two-Stream I3D checkpoint")
     parser.add_argument("--rgb", default=None, help="RGB I3D (with --flow; joined by the study)")
     parser.add_argument("--flow", default=None, help="flow I3D (with --rgb)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split to probe")
     parser.add_argument("--num-clips", type=int, default=1, help="clips per video")
 
 

@@ -257,7 +257,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--label-map", default=None, help="class-order file of the dataset")
     parser.add_argument("--subsets", default=None, help="temporal/static class subsets JSON")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split to probe")
     parser.add_argument("--seeds", default="0", help="seeds of the random interventions")
 
 
