@@ -102,6 +102,8 @@ def measure(name: str, repeats: int, device: str, queue) -> None:
         torch.cuda.reset_peak_memory_stats()
     model.eval()
     fwd = _median_time(forward, repeats, device)
+    # A training step's mode: cuDNN's LSTM has no backward in eval mode.
+    model.train()
     fwd_bwd = _median_time(forward_backward, repeats, device)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else _rss_mb()
     params = sum(p.numel() for p in model.parameters())
@@ -141,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
         queue = ctx.Queue()
         child = ctx.Process(target=measure, args=(name, args.repeats, args.device, queue))
         child.start()
+        child.join()  # the result is a small dict: the queue cannot block the child's exit
+        if child.exitcode or queue.empty():
+            print(f"{name:15s} failed (exit {child.exitcode}): see the traceback above", flush=True)
+            continue
         r = queue.get()
-        child.join()
         rate = r["flops"] / r["fwd"] / 1e9  # GFLOP/s of the forward pass
         line = (
             f"{name:15s} {r['params'] / 1e6:6.2f} M params  {r['flops'] / 1e9:7.1f} GFLOP/clip  "

@@ -335,6 +335,8 @@ def taxonomy(
         naive_s, _, _ = sufficiency(naive_ev, rule)
         naive_o, _ = order_reliance(rev, shu, False, rule)
         verdict, naive, reason = _decide(out, rule, (suff, order, why_s, why_o), (naive_s, naive_o))
+        if not _judged(out, rule):  # drops of a class the model does not tell apart mean nothing
+            suff = order = UNDETERMINED
         out.update(verdict=verdict, sufficient=suff, order=order, verdict_naive=naive)
         out["sufficient_by"] = by_name
         for col in ("n_conflict", "follows_appearance", "follows_motion", "cue_preference"):
@@ -370,6 +372,12 @@ def _single_frame_evidence(out: dict, rows: dict[str, dict | None], rule: Rule) 
     for col in ("drop", "ci_low", "ci_high"):
         out[f"{col}_controlled"] = ctl[best][col] if best else np.nan
     return evidence
+
+
+def _judged(row: dict, rule: Rule) -> bool:
+    """Whether a class has enough clips and is recognised on clean input, so that its drops
+    say something about it."""
+    return row["n"] >= rule.min_n and recognised(row["acc_clean"], row["precision_clean"], rule)
 
 
 def _decide(
