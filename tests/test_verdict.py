@@ -162,6 +162,12 @@ def test_a_class_that_absorbs_its_partner_on_clean_clips_is_not_judged():
     )
     agree = verdict.agreement(judge(*pair("ccw", 0.3)).reset_index(), truth)
     assert not agree["recognised"].any() and not agree["committed"].iloc[0]
+    # Its axes are withheld with the verdict: no axis of an unrecognised class is an answer.
+    assert tuple(judge(*pair("ccw", 0.3)).loc["ccw", ["sufficient", "order"]]) == (
+        "undetermined",
+        "undetermined",
+    )
+    assert not agree["committed"].any()
 
 
 def test_no_single_frame_condition_is_refused():
