@@ -25,10 +25,11 @@ from motionprobe.data.synthetic import synthesize
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.flow import extract_flow
 from motionprobe.models import create_model, list_models
+from motionprobe.models.sources import is_spec
 from motionprobe.probes import run_probe
 from motionprobe.probes.engine import DEFAULT_SUITE, ProbeConfig
 from motionprobe.probes.generator import GeneratorConfig, train_generator
-from motionprobe.runs import RunConfig
+from motionprobe.runs import RunConfig, read_run
 from motionprobe.studies import STUDIES, make_report, run_study
 from motionprobe.studies.base import DefaultsHelpFormatter
 from motionprobe.studies.probe_validity import validate
@@ -148,7 +149,9 @@ def cmd_flow(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    out = args.out or str(Path(args.checkpoint[0]).resolve().parent.parent / f"eval_{args.split}")
+    first = args.checkpoint[0]
+    beside = Path(first).resolve().parent.parent if not is_spec(first) else Path("outputs")
+    out = args.out or str(beside / f"eval_{args.split}")
     r = evaluate_checkpoints(
         args.checkpoint,
         args.data,
@@ -162,6 +165,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         label_map=args.label_map,
         flow_cache=args.flow_cache,
         fusion=args.fusion,
+        **_source_options(args),
     )
     print(
         f"evaluate: {args.split}: video top-1 {r.video_top1:.3f}, top-5 {r.video_top5:.3f} "
@@ -189,14 +193,26 @@ def cmd_probe(args: argparse.Namespace) -> None:
         amp=args.amp,
         forward_batch=args.forward_batch,
         overwrite=args.overwrite,
+        **_source_options(args),
     )
     if result.rank:  # a torchrun worker other than rank 0: rank 0 prints the summary
         return
     accs = ", ".join(f"{k} {v:.3f}" for k, v in result.accuracy.items())
     print(
-        f"probe: {result.clips} clips ({accs}), {result.bad_items} bad items "
-        f"-> {Path(result.out).resolve()}"
+        f"probe: {result.clips} clips ({accs}), {result.bad_items} bad items"
+        f"{_classes_note(result.out)} -> {Path(result.out).resolve()}"
     )
+
+
+def _classes_note(out: str) -> str:
+    """Where a run's class names came from, when not from the model itself."""
+    config = read_run(out).config
+    notes = []
+    if (config.get("classes_from") or "").startswith("dataset"):
+        notes.append("classes named from the dataset (the weights name none)")
+    if config.get("classes_dropped"):
+        notes.append(f"{len(config['classes_dropped'])} dataset classes not in the model skipped")
+    return "".join(f", {n}" for n in notes)
 
 
 def cmd_generator(args: argparse.Namespace) -> None:
@@ -239,6 +255,7 @@ def cmd_attribute(args: argparse.Namespace) -> None:
         video_format=None if args.video == "none" else args.video,
         save_maps=args.save_maps,
         overwrite=args.overwrite,
+        **_source_options(args),
         **options,
     )
 
@@ -382,8 +399,7 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate", help="clip- and video-level accuracy of a checkpoint, or of two fused"
     )
-    p.add_argument("--checkpoint", required=True, action="append",
-                   help="give twice to fuse two streams")  # fmt: skip
+    _add_model_source(p, fn, many=True)
     p.add_argument("--split", default=default(fn, "split"), help="split to evaluate")
     p.add_argument("--clips", "--num-clips", type=int, default=default(fn, "num_clips"),
                    help="clips per video")  # fmt: skip
@@ -397,6 +413,25 @@ def _add_evaluate(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+def _add_model_source(p: argparse.ArgumentParser, fn, many: bool = False) -> None:
+    """The model options: a checkpoint or a model spec, its weights, clip length, classes."""
+    text = "a checkpoint, or a model spec: torchvision:NAME, hf:PATH_OR_ID, package.module:function"
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", required=True,
+                   action="append" if many else "store",
+                   help=text + (" (give twice to fuse two)" if many else ""))  # fmt: skip
+    p.add_argument("--weights", default=None, help="a spec's weights: a torchvision enum member "
+                   "(KINETICS400_V1) or a state-dict file (default: random)")  # fmt: skip
+    p.add_argument("--frames", type=int, default=None,
+                   help="clip length (default: the model's own)")  # fmt: skip
+    p.add_argument("--partial-classes", action="store_true", help="probe a dataset with classes "
+                   "the model lacks (skipped and recorded)")  # fmt: skip
+
+
+def _source_options(args: argparse.Namespace) -> dict:
+    """The model-source options of a parsed command line, as the run functions take them."""
+    return dict(weights=args.weights, frames=args.frames, partial_classes=args.partial_classes)
+
+
 def _add_probe(sub) -> None:
     p = sub.add_parser(
         "probe",
@@ -405,7 +440,7 @@ def _add_probe(sub) -> None:
         + ", ".join(DEFAULT_SUITE)
         + " (and generate:k=1:select=max with --generator).",
     )
-    p.add_argument("--checkpoint", required=True)
+    _add_model_source(p, ProbeConfig)
     p.add_argument("--out", required=True)
     p.add_argument("--split", default=default(ProbeConfig, "split"), help="split to probe")
     p.add_argument("--interventions", default=None, help="comma-separated specs, e.g. "
@@ -461,7 +496,7 @@ def _add_attribute(sub) -> None:
         "attribute",
         help="attribute a checkpoint's decisions over time (Captum); profiles, checks, figures",
     )
-    p.add_argument("--checkpoint", required=True)
+    _add_model_source(p, fn)
     p.add_argument("--out", required=True)
     p.add_argument("--split", default=default(fn, "split"), help="split to attribute")
     p.add_argument("--method", choices=ATTRIBUTION_METHODS, default=default(fn, "method"),

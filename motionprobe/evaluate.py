@@ -18,10 +18,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, gather, world_size
 from motionprobe.io import bad_items_frame, hide_bars, run_lock, write_csv, write_json
-from motionprobe.models.adapter import Target, make_target
+from motionprobe.models.adapter import Target, align_target, make_target
 from motionprobe.models.layers import fuse
 from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.types import BadItem
@@ -129,6 +130,8 @@ class EvalConfig(RunConfig):
         label_map: Class-order file of the dataset.
         flow_cache: A flow cache over ``data`` (default: the one each checkpoint trained with).
         fusion: ``logits`` (sum) or ``softmax`` (mean of scores) for two checkpoints.
+        weights, frames, partial_classes: For model specs among ``checkpoints``
+            (:func:`motionprobe.models.adapter.make_target`).
     """
 
     checkpoints: Sequence[str | Path]
@@ -143,6 +146,9 @@ class EvalConfig(RunConfig):
     label_map: str | None = None
     flow_cache: str | None = None
     fusion: str = "logits"
+    weights: str | None = None
+    frames: int | None = None
+    partial_classes: bool = False
 
 
 @dataclass
@@ -220,10 +226,12 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
     out = Path(cfg.out)
     tables, all_logits, bad, classes = [], [], [], None
     for path in checkpoints:
-        target = make_target(path, cfg.device)
+        target = make_target(path, cfg.device, frames=cfg.frames, weights=cfg.weights)
+        index = load_index(cfg.data, split, label_map=cfg.label_map)
+        align_target(target, index.classes, cfg.partial_classes)
         if classes is not None and target.classes != classes:
             raise ValueError(f"{path}: its classes differ from {checkpoints[0]}'s; cannot fuse")
-        classes, trained = target.classes, target.info["train_config"]
+        classes, trained = target.classes, target.info.get("train_config", {})
         loader, _, index_bad = make_loader(
             cfg.data,
             split,

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as tvf
+from torchvision.transforms import InterpolationMode
 
 from motionprobe.types import TIME_DIM
 
@@ -115,6 +117,12 @@ class Preset:
         short_side: Frames are resized so that their short side has this length.
         crop: Side of the square crop fed to the model.
         clip: Values are clamped to ``[-clip, clip]`` before normalising (flow), or not (None).
+        size: ``(H, W)`` every frame is resized to instead, whatever its aspect (torchvision's
+            R3D family: 128 x 171).
+        convention: ``motionprobe`` (resize in float, centre crop offsets rounded down) or
+            ``torchvision`` (what its video weights' transforms do: resize the uint8 frames
+            without antialiasing, offsets rounded), so a model is fed exactly what it was
+            evaluated on.
     """
 
     name: str
@@ -123,6 +131,39 @@ class Preset:
     short_side: int
     crop: int
     clip: float | None = None
+    size: tuple[int, int] | None = None
+    convention: str = "motionprobe"
+
+    def resized_size(self, h: int, w: int) -> tuple[int, int]:
+        """``(H, W)`` frames of ``(h, w)`` are resized to before cropping."""
+        if self.size:
+            return int(self.size[0]), int(self.size[1])
+        if self.convention == "torchvision":  # its rule: the long side is truncated
+            short, long = min(h, w), max(h, w)
+            new_long = int(self.short_side * long / short)
+            return (self.short_side, new_long) if h <= w else (new_long, self.short_side)
+        return short_side_size(h, w, self.short_side)
+
+    def resize(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Decoded uint8 frames ``(T, H, W, 3)`` to resized pixel units ``(3, T, H', W')``."""
+        size = self.resized_size(*frames.shape[1:3])
+        if self.convention != "torchvision":
+            x = to_model_layout(frames)
+            if tuple(x.shape[-2:]) == size:
+                return x
+            out = F.interpolate(x.transpose(0, 1), size=size, mode="bilinear", antialias=True)
+            return out.transpose(0, 1)
+        x = torch.as_tensor(frames).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W), as torchvision
+        if tuple(x.shape[-2:]) != size:
+            # Its video transforms resize without antialiasing, as the weights were trained.
+            x = tvf.resize(x, list(size), InterpolationMode.BILINEAR, antialias=False)
+        return x.permute(1, 0, 2, 3).float()
+
+    def centre(self, h: int, w: int) -> tuple[int, int]:
+        """``(top, left)`` of the centre crop of an ``(h, w)`` frame."""
+        if self.convention == "torchvision":
+            return int(round((h - self.crop) / 2.0)), int(round((w - self.crop) / 2.0))
+        return (h - self.crop) // 2, (w - self.crop) // 2
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise a pixel-unit batch ``(B, C, T, H, W)`` (or clip ``(C, T, H, W)``)."""
@@ -139,8 +180,8 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preset:
-        """Inverse of :meth:`to_dict`."""
-        clip = d.get("clip")
+        """Inverse of :meth:`to_dict` (also of dicts written before ``size`` existed)."""
+        clip, size = d.get("clip"), d.get("size")
         return cls(
             d["name"],
             tuple(d["mean"]),
@@ -148,6 +189,8 @@ class Preset:
             int(d["short_side"]),
             int(d["crop"]),
             None if clip is None else float(clip),
+            None if size is None else (int(size[0]), int(size[1])),
+            d.get("convention", "motionprobe"),
         )
 
 
@@ -186,6 +229,28 @@ def preset(name: str, crop: int | None = None, short_side: int | None = None) ->
     return Preset(p.name, p.mean, p.std, new_short, new_crop, p.clip)
 
 
+def torchvision_preset(weights: object, name: str) -> Preset:
+    """The preset of a torchvision video weights enum member, read off its own transforms.
+
+    Its mean and std (in 0..1 units) become pixel units; its resize is a short side (one
+    number) or a fixed ``(H, W)`` (two); crops are square.
+    """
+    t = weights.transforms()
+    resize = list(t.resize_size)
+    crop = list(t.crop_size)
+    if crop[0] != crop[-1]:
+        raise ValueError(f"{name}: non-square crop {crop} is not supported")
+    return Preset(
+        name,
+        tuple(255.0 * m for m in t.mean),
+        tuple(255.0 * s for s in t.std),
+        int(min(resize)),
+        int(crop[0]),
+        size=(int(resize[0]), int(resize[1])) if len(resize) == 2 else None,
+        convention="torchvision",
+    )
+
+
 class ClipTransform:
     """Decoded frames to a model-sized clip in pixel units (normalisation happens later, batched).
 
@@ -216,14 +281,10 @@ class ClipTransform:
     def __call__(self, frames: np.ndarray | None, flow: np.ndarray | None = None):
         rgb = None
         if frames is not None:
-            rgb = resize_short_side(to_model_layout(frames), self.preset.short_side)
+            rgb = self.preset.resize(frames)
         if flow is not None:
             flow = torch.as_tensor(flow, dtype=torch.float32)
-            size = (
-                rgb.shape[-2:]
-                if rgb is not None
-                else short_side_size(*flow.shape[-2:], self.preset.short_side)
-            )
+            size = rgb.shape[-2:] if rgb is not None else self.preset.resized_size(*flow.shape[-2:])
             flow = resize_flow(flow, tuple(size))
         ref = rgb if rgb is not None else flow
         size = self.preset.crop
@@ -233,7 +294,7 @@ class ClipTransform:
             left = int(self.rng.integers(0, w - size + 1))
             mirror = self.flip and self.rng.random() < 0.5
         else:
-            top, left, mirror = (h - size) // 2, (w - size) // 2, False
+            (top, left), mirror = self.preset.centre(h, w), False
             k, n = self.view
             if n > 1:  # views spread along the long side, centred on the short one
                 if w >= h:
@@ -257,6 +318,7 @@ __all__ = [
     "crop",
     "flip_flow",
     "preset",
+    "torchvision_preset",
     "resize_flow",
     "resize_short_side",
     "to_frames",

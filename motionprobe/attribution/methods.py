@@ -687,7 +687,9 @@ def _gradcam_layers(
     """Resolve Grad-CAM layers: ``(name, module, indices of the inputs it explains)``."""
     modules = dict(model.named_modules())
     inputs = tuple(getattr(model, "inputs", ("rgb",)))
-    if layer is None:
+    if layer is None and getattr(model, "gradcam_layer", None):  # a wrapped model's own
+        names = [model.gradcam_layer]
+    elif layer is None:
         names = []
         streams = [n for n in inputs if isinstance(modules.get(n), nn.Module)]
         if len(inputs) > 1 and len(streams) == len(inputs):

@@ -30,6 +30,7 @@ from motionprobe.attribution.methods import (
 )
 from motionprobe.attribution.sanity import _sanity_checks
 from motionprobe.data import VideoDataset, collate
+from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.data.synthetic import load_cues
 from motionprobe.flow import flow_to_color
@@ -42,7 +43,7 @@ from motionprobe.io import (
     write_json,
     write_parquet,
 )
-from motionprobe.models.adapter import Target, make_target
+from motionprobe.models.adapter import Target, make_target, model_digest
 from motionprobe.plots import (
     heatmap,
     normalise_heat,
@@ -98,11 +99,15 @@ class AttributionConfig(RunConfig):
     """Every parameter of an attribution run (:func:`run_attribution`).
 
     Attributes:
-        checkpoint: A checkpoint of :func:`motionprobe.train.train`.
+        checkpoint: A checkpoint of :func:`motionprobe.train.train`, or a model spec
+            (:mod:`motionprobe.models.sources`).
         data: Dataset root.
         out: Output folder (created; files are replaced atomically).
         split: Split to read.
         method: As :func:`motionprobe.attribution.attribute`.
+        weights, frames, partial_classes: A model spec's weights and clip length, and whether
+            dataset classes the model lacks are skipped (see
+            :func:`motionprobe.models.adapter.make_target`).
         clips_per_class: Videos per class.
         target: ``label`` (explain the true class) or ``pred`` (the predicted one).
         device: Torch device.
@@ -124,6 +129,9 @@ class AttributionConfig(RunConfig):
     out: str | Path
     split: str = "test"
     method: str = "integrated_gradients"
+    weights: str | None = None
+    frames: int | None = None
+    partial_classes: bool = False
     clips_per_class: int = 4
     target: str = "label"
     device: str = "cpu"
@@ -343,9 +351,16 @@ def _open_run(params: AttributionConfig) -> _Run:
     The first ``clips_per_class`` videos of each class in index order, class by class in the
     checkpoint's class order.
     """
-    target = make_target(params.checkpoint, params.device)
+    target = make_target(
+        params.checkpoint,
+        params.device,
+        frames=params.frames,
+        weights=params.weights,
+        data_classes=load_index(params.data, params.split, label_map=params.label_map).classes,
+        partial_classes=params.partial_classes,
+    )
+    label_map = params.label_map or target.info.get("train_config", {}).get("label_map")
     classes = target.classes
-    label_map = params.label_map or target.info["train_config"].get("label_map")
     dataset, bad = make_dataset(
         params.data,
         params.split,
@@ -590,7 +605,7 @@ def _identity(params: AttributionConfig, run: _Run, config: dict) -> dict:
     settings = [f.name for f in fields(AttributionConfig) if f.name not in _NOT_RESULTS]
     facts = ["model", "flow_method", "frames", "inputs", "classes", "manifest_sha256"]
     return {k: config.get(k) for k in settings + facts} | {
-        "checkpoint_sha256": file_digest(params.checkpoint),
+        "checkpoint_sha256": model_digest(params.checkpoint, run.target),
         "label_map": str(Path(run.label_map).resolve()) if run.label_map else None,
         "label_map_sha256": file_digest(run.label_map),
     }

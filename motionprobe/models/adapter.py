@@ -19,8 +19,11 @@ from torch import nn
 
 from motionprobe.flow import clip_flow
 from motionprobe.models.checkpoint import load_checkpoint
+from motionprobe.models.sources import align_classes, is_spec, load_spec
+from motionprobe.runs import file_digest, module_digest
 from motionprobe.transforms import Preset
 from motionprobe.transforms import preset as named_preset
+from motionprobe.types import RunError
 
 
 @dataclass
@@ -93,13 +96,52 @@ def make_target(
     frames: int | None = None,
     preset: Preset | str | dict | None = None,
     flow_method: str | None = None,
+    *,
+    weights: str | None = None,
+    data_classes: Sequence[str] | None = None,
+    partial_classes: bool = False,
 ) -> Target:
-    """A :class:`Target` from a checkpoint file, or from any module with its class list.
+    """A :class:`Target` from a checkpoint file, a model spec, or any module with its classes.
 
     A plain ``nn.Module`` needs ``classes`` and ``frames``; its normalisation comes from
     ``preset`` (a :class:`~motionprobe.transforms.Preset`, a preset name or its dict), or
-    from its own ``presets`` when it is one of this package's models.
+    from its own ``presets`` when it is one of this package's models. A spec
+    (``torchvision:NAME``, ``hf:PATH``, ``package.module:function``; see
+    :mod:`motionprobe.models.sources`) brings its own preprocessing, clip length and classes;
+    ``weights`` picks its weights and ``frames`` overrides its clip length.
+
+    With ``data_classes`` (the dataset's), the model's class names are matched to them by
+    :func:`~motionprobe.models.sources.class_key` and spelt as the dataset spells them; a
+    model whose weights carry no names takes the dataset's when the counts agree. Dataset
+    classes the model lacks are an error unless ``partial_classes`` (then listed in
+    ``info["classes_dropped"]``).
     """
+    target = _target(model, device, classes, frames, preset, flow_method, weights, data_classes)
+    if data_classes is not None:
+        align_target(target, data_classes, partial_classes)
+    return target
+
+
+def _target(model, device, classes, frames, preset, flow_method, weights, data_classes) -> Target:
+    """:func:`make_target` before the classes meet the dataset's."""
+    if is_spec(model):
+        loaded = load_spec(model, weights, len(data_classes) if data_classes else None)
+        least = loaded.info.get("min_frames") or 1
+        if frames and frames < least:
+            raise RunError(f"{model}: takes clips of at least {least} frames, not {frames}")
+        # What this package's own models carry, for code that asks the module itself.
+        net = loaded.model
+        net.presets, net.inputs = {"rgb": loaded.preset}, ("rgb",)
+        net.frames = int(frames or loaded.frames)
+        return Target(
+            loaded.model.to(device).eval(),
+            list(loaded.classes or []),
+            int(frames or loaded.frames),
+            {"rgb": loaded.preset},
+            ("rgb",),
+            flow_method or "farneback",
+            loaded.info | {"classes_from": "weights" if loaded.classes else None},
+        )
     if isinstance(model, (str, Path)):
         net, ckpt = load_checkpoint(model, device)
         cfg = dict(ckpt.get("config") or {})
@@ -145,6 +187,37 @@ def make_target(
         flow_method or "farneback",
         {"model": getattr(model, "config", {}).get("name", type(model).__name__)},
     )
+
+
+def align_target(target: Target, data_classes: Sequence[str], partial: bool = False) -> None:
+    """Match ``target``'s classes to the dataset's (see :func:`make_target`), in place."""
+    what = str(target.info.get("checkpoint") or target.info.get("model"))
+    if not target.classes:  # weights without names: the dataset's, when the counts agree
+        device = next(target.model.parameters()).device
+        side = target.rgb_preset.crop
+        with torch.inference_mode():
+            n = int(
+                target.model(torch.zeros(1, 3, target.frames, side, side, device=device)).shape[-1]
+            )
+        if n != len(data_classes):
+            raise RunError(
+                f"{what}: its weights name no classes and it has {n} outputs, but the dataset "
+                f"has {len(data_classes)} classes; use weights that name them"
+            )
+        target.classes = list(data_classes)
+        target.info["classes_from"] = "dataset (label-map order)"
+        return
+    target.classes, dropped = align_classes(target.classes, data_classes, partial, what)
+    if dropped:
+        target.info["classes_dropped"] = dropped
+
+
+def model_digest(checkpoint: str | Path | nn.Module, target: Target) -> str | None:
+    """SHA-256 identifying a run's model: a checkpoint file's bytes, else (a model spec or a
+    module) the values of its weights."""
+    if is_spec(checkpoint) or isinstance(checkpoint, nn.Module):
+        return module_digest(target.model)
+    return file_digest(checkpoint)
 
 
 def _trained_flow_method(cfg: dict) -> str:

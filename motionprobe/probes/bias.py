@@ -48,16 +48,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from motionprobe.data import collate
+from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.interventions import shuffle
 from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json
-from motionprobe.models.adapter import Target, make_target
+from motionprobe.models.adapter import Target, make_target, model_digest
 from motionprobe.probes.generator import feature_layers
 from motionprobe.runs import (
     Outputs,
     RunConfig,
     RunResult,
-    checkpoint_digest,
     claim_folder,
     register_run,
 )
@@ -236,6 +236,8 @@ def default_layers(model: nn.Module) -> list[str]:
     Returns:
         Module names for ``model.get_submodule``, in depth order (stream by stream).
     """
+    if getattr(model, "stage_layers", None):  # a wrapped model's own (models.sources.LAYERS)
+        return list(model.stage_layers)
     streams = _streams(model)
     if streams:
         return [f"{s}.{n}" for s in streams for n in _stage_layers(getattr(model, s))]
@@ -591,6 +593,8 @@ class BiasConfig(RunConfig):
     frames: int | None = None
     preset: Preset | str | None = None
     flow_method: str | None = None
+    weights: str | None = None
+    partial_classes: bool = False
 
 
 @dataclass
@@ -674,7 +678,15 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float, overwrite: bool) ->
     """:func:`run_bias` once its folder is held."""
     out, device, seed = Path(cfg.out), cfg.device, cfg.seed
     target = make_target(
-        cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
+        cfg.checkpoint,
+        device,
+        cfg.classes,
+        cfg.frames,
+        cfg.preset,
+        cfg.flow_method,
+        weights=cfg.weights,
+        data_classes=load_index(cfg.data, cfg.split).classes,
+        partial_classes=cfg.partial_classes,
     )
     model = target.model.eval()
     layers = list(cfg.layers) if cfg.layers else default_layers(model)
@@ -761,7 +773,7 @@ def _bias_config(
     settings = [f.name for f in fields(BiasConfig) if f.name not in _NOT_RESULTS]
     facts = ["model", "inputs", "manifest_sha256"]
     config["fingerprint"] = {k: config.get(k) for k in settings + facts} | {
-        "checkpoint_sha256": checkpoint_digest(cfg.checkpoint)
+        "checkpoint_sha256": model_digest(cfg.checkpoint, target)
     }
     return config
 

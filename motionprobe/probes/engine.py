@@ -44,17 +44,17 @@ from tqdm import tqdm
 from motionprobe import interventions as iv
 from motionprobe import stats, verdict
 from motionprobe.data import collate
+from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.flow import clip_flow
 from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json, write_parquet
-from motionprobe.models.adapter import Target, make_target
+from motionprobe.models.adapter import Target, make_target, model_digest
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
 from motionprobe.runs import (
     Outputs,
     RunConfig,
     RunResult,
-    checkpoint_digest,
     claim_folder,
     file_digest,
     register_run,
@@ -257,7 +257,11 @@ class ProbeConfig(RunConfig):
             one the model was trained with).
         amp: ``auto`` (bf16 on CUDA), ``bf16`` or ``off``.
         forward_batch: Clips per forward pass (bounds memory; variants are batched together).
-        classes, frames, preset: For a plain module (see ``checkpoint``).
+        classes, frames, preset: For a plain module (see ``checkpoint``); ``frames`` also
+            overrides a model spec's clip length.
+        weights: A model spec's weights (see :mod:`motionprobe.models.sources`).
+        partial_classes: Probe a dataset with classes the model lacks (their videos are
+            skipped, the classes listed in ``config.json``'s ``classes_dropped``).
     """
 
     checkpoint: str | Path | nn.Module
@@ -279,6 +283,8 @@ class ProbeConfig(RunConfig):
     classes: Sequence[str] | None = None
     frames: int | None = None
     preset: Preset | str | None = None
+    weights: str | None = None
+    partial_classes: bool = False
 
 
 @dataclass
@@ -349,7 +355,15 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     target = make_target(
-        cfg.checkpoint, device, cfg.classes, cfg.frames, cfg.preset, cfg.flow_method
+        cfg.checkpoint,
+        device,
+        cfg.classes,
+        cfg.frames,
+        cfg.preset,
+        cfg.flow_method,
+        weights=cfg.weights,
+        data_classes=load_index(cfg.data, cfg.split, label_map=cfg.label_map).classes,
+        partial_classes=cfg.partial_classes,
     )
     _check_stream(target, cfg.stream)
     uses_flow = "flow" in target.inputs and cfg.stream != "rgb"
@@ -388,7 +402,7 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
         "world_size": world,
         **provenance(dataset.records, seed=int(cfg.seeds[0]) if cfg.seeds else None),
     }
-    config["fingerprint"] = _identity(cfg, config)
+    config["fingerprint"] = _identity(cfg, config, target)
     parts = out / "parts"
     if rank == 0:
         # The same run again starts afresh: nothing of the last one stays.
@@ -445,13 +459,14 @@ OUTPUTS = (
 RUN_OUTPUTS = Outputs(ProbeConfig.kind, OUTPUTS, "parts/plan.json", OUTPUTS[:4])
 
 
-def _identity(cfg: ProbeConfig, config: dict) -> dict:
-    """The run's fingerprint: everything its results depend on, files by their content."""
+def _identity(cfg: ProbeConfig, config: dict, target: Target) -> dict:
+    """The run's fingerprint: everything its results depend on, files by their content (a
+    model spec's by its weights' values)."""
     keys = ("checkpoint", "model", "data", "manifest_sha256", "split", "label_map", "classes",
             "frames", "preset", "interventions", "seeds", "num_clips", "stream", "generator",
             "flow_method", "amp")  # fmt: skip
     return {k: config.get(k) for k in keys} | {
-        "checkpoint_sha256": checkpoint_digest(cfg.checkpoint),
+        "checkpoint_sha256": model_digest(cfg.checkpoint, target),
         "generator_sha256": file_digest(cfg.generator),
         "label_map_sha256": file_digest(cfg.label_map),
         "batch_size": cfg.batch_size,

@@ -7,11 +7,13 @@ trains once for all of them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from motionprobe.data.synthetic import default_dataset
 from motionprobe.models.checkpoint import two_stream_checkpoint
+from motionprobe.models.sources import is_spec
 from motionprobe.recipes import SMOKE
 from motionprobe.train import TrainConfig, train
 
@@ -101,6 +103,7 @@ def study_model(
 def named_checkpoints(specs: list[str] | None) -> dict[str, Path]:
     """``{name: path}`` from repeated or comma-separated ``[name=]path`` command-line values.
 
+    A path may be a model spec (:mod:`motionprobe.models.sources`), named after its model.
     An unnamed ``runs/x/checkpoints/best.pt`` is called ``x``, any other file by its stem; names
     that repeat get ``_2``, ``_3``, ... so that every model has its own folder and rows.
 
@@ -112,7 +115,9 @@ def named_checkpoints(specs: list[str] | None) -> dict[str, Path]:
     for spec in specs or []:
         for item in filter(None, (s.strip() for s in spec.split(","))):
             name, sep, path = item.partition("=")
-            if not sep:
+            if not sep and is_spec(item):  # torchvision:r3d_18@KINETICS400_V1 -> r3d_18
+                path, name = item, re.split(r"[:@/]", item)[1]
+            elif not sep:
                 path = item
                 p = Path(path)
                 name = p.parent.parent.name if p.parent.name == "checkpoints" else p.stem

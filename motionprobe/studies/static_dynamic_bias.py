@@ -14,6 +14,7 @@ import pandas as pd
 
 from motionprobe import plots
 from motionprobe.io import record_study, write_csv, write_text
+from motionprobe.models.sources import is_spec
 from motionprobe.probes.bias import run_bias
 from motionprobe.report import find_setting, frame_table, pct, read_config
 from motionprobe.runs import read_run
@@ -222,7 +223,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         run_bias(checkpoint, ctx.data, folder, split=args.split, clips_per_class=clips,
                  layers=layers, seed=args.seed, device=ctx.device, progress=ctx.progress,
                  name=name, overwrite=ctx.overwrite)  # fmt: skip
-        used[name] = str(Path(checkpoint).resolve())
+        used[name] = str(checkpoint) if is_spec(checkpoint) else str(Path(checkpoint).resolve())
         run = read_run(folder)
         tables.append(run.table("layers.csv"))
         units.append(run.table("units.csv"))
