@@ -480,7 +480,9 @@ def _add_generator(sub) -> None:
         "generator",
         help="train the class-agnostic temporal generator (Huang et al.) without labels",
     )
-    p.add_argument("--checkpoint", required=True, help="the frozen classifier")
+    p.add_argument("--checkpoint", "--model", dest="checkpoint", required=True,
+                   help="the frozen classifier: a checkpoint or a model spec "
+                   "(torchvision:NAME[@WEIGHTS], hf:PATH_OR_ID, module:function)")  # fmt: skip
     p.add_argument("--out", required=True)
     p.add_argument("--ks", default=default(fn, "ks"), help="numbers of input frames")
     for name, text in _GENERATOR_COUNTS.items():

@@ -240,6 +240,13 @@ MISTAKES = [
     ("report {root}/runfolder", "missing"),
     ("synth {out} --classes nope", "nope"),
     ("check {root}/nowhere", "nowhere"),
+    ("probe --model torchvision:resnet50 --data {data} --out {out}", "not a video classifier"),
+    (
+        "probe --model torchvision:r3d_18 --weights KINETICS_V9 --data {data} --out {out}",
+        "no weights 'KINETICS_V9'",
+    ),
+    ("probe --model torchvision:s3d --frames 4 --data {data} --out {out}", "at least 14 frames"),
+    ("probe --model no_such_module:build --data {data} --out {out}", "cannot import"),
 ]
 
 

@@ -7,8 +7,10 @@ to a temporary folder), Hugging Face models from tiny configs saved there.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torchvision import models as tvm
@@ -212,3 +214,212 @@ def test_every_torchvision_model_runs_through_the_adapter(name, data):
     with torch.inference_mode():
         logits = target.model(*target.normalize({"rgb": clip}, "cpu"))
     assert logits.shape == (1, 4) and torch.isfinite(logits).all()
+
+
+def test_a_torchvision_architecture_trains_and_reloads_as_our_own_models(tmp_path):
+    from motionprobe.models import create_model
+    from motionprobe.models.checkpoint import load_checkpoint, save_checkpoint
+
+    model = create_model("torchvision:r3d_18", 4, frames=8, size=32)
+    assert (model.frames, model.preset.crop, model.preset.size) == (8, 32, None)
+    assert model.config["kwargs"] == {"frames": 8, "size": 32}
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, model, CLASSES, {"frames": 8})
+    again, ckpt = load_checkpoint(path, "cpu")
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(again.eval()(x), model.eval()(x))
+    assert ckpt["model"] == "torchvision:r3d_18"
+
+
+@pytest.mark.slow
+def test_validate_and_the_bias_study_run_on_a_torchvision_model(tmp_path, data, capsys):
+    out = tmp_path / "validity"
+    argv = ["validate", "--model", "torchvision:r3d_18", "--smoke", "--families", "squares",
+            "--seeds", "0", "--out", str(out)]  # fmt: skip
+    assert _cli(*argv) == 0
+    assert (out / "torchvision_r3d_18" / "agreement.csv").is_file()
+    bias = tmp_path / "bias"
+    argv = ["study", "static_dynamic_bias", "--checkpoint", "r3d=torchvision:r3d_18",
+            "--data", str(data), "--out", str(bias), "--clips-per-class", "1"]  # fmt: skip
+    assert main(["--quiet", *argv]) == 0
+    layers = (bias / "layers.csv").read_text()
+    assert all(f"net.layer{k}" in layers for k in range(1, 5))
+
+
+def _hooked(model, names, *args, **inputs):
+    """Outputs of the named modules in one forward."""
+    modules, seen = dict(model.named_modules()), {}
+    handles = [
+        modules[n].register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, o)) for n in names
+    ]
+    with torch.no_grad():
+        model(*args, **inputs)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+def test_transformer_tokens_read_as_the_maps_their_patch_embedding_made():
+    """Known answer: the first tokens are the patch embedding's convolution output, in each
+    family's own order (VideoMAE time-major, TimeSformer space-major after a class token, ViViT
+    time-major after one)."""
+    from motionprobe.models.features import as_map, feature_spec
+
+    transformers = pytest.importorskip("transformers")
+    x = torch.randn(2, 8, 3, 32, 32)  # (B, T, C, H, W) pixel values
+    small = dict(image_size=32, patch_size=8, num_frames=8, hidden_size=16, num_hidden_layers=2,
+                 num_attention_heads=2, intermediate_size=32, num_labels=3)  # fmt: skip
+    vmae = transformers.VideoMAEForVideoClassification(
+        transformers.VideoMAEConfig(tubelet_size=2, **small)
+    ).eval()
+    emb = "videomae.embeddings.patch_embeddings"
+    seen = _hooked(vmae, [emb, f"{emb}.projection"], pixel_values=x)
+    spec = feature_spec(vmae)
+    assert spec.stages[-1] == spec.gradcam == "videomae.encoder.layer.1"
+    got = as_map(vmae, spec, seen[emb], x.transpose(1, 2).shape)
+    assert torch.allclose(got, seen[f"{emb}.projection"])  # (B, C, 4, 4, 4)
+
+    tsf = transformers.TimesformerForVideoClassification(transformers.TimesformerConfig(**small))
+    tsf = tsf.eval()
+    with torch.no_grad():  # no position, time or class embeddings: tokens are the patches
+        for name in ("position_embeddings", "time_embeddings", "cls_token"):
+            getattr(tsf.timesformer.embeddings, name).zero_()
+    proj = "timesformer.embeddings.patch_embeddings.projection"
+    seen = _hooked(tsf, ["timesformer.embeddings", proj], pixel_values=x)
+    per_frame = seen[proj]  # (B*T, C, 4, 4)
+    want = per_frame.reshape(2, 8, 16, 4, 4).transpose(1, 2)  # (B, C, T, H', W')
+    got = as_map(tsf, feature_spec(tsf), seen["timesformer.embeddings"], x.transpose(1, 2).shape)
+    assert torch.allclose(got, want, atol=1e-6)
+
+    vivit = transformers.VivitForVideoClassification(
+        transformers.VivitConfig(tubelet_size=[2, 8, 8], **{k: v for k, v in small.items()
+                                                           if k != "patch_size"})
+    ).eval()  # fmt: skip
+    with torch.no_grad():  # ViViT: a class token, then tubelets time-major
+        vivit.vivit.embeddings.position_embeddings.zero_()
+        vivit.vivit.embeddings.cls_token.zero_()
+    proj = "vivit.embeddings.patch_embeddings.projection"
+    seen = _hooked(vivit, ["vivit.embeddings", proj], pixel_values=x)
+    spec = feature_spec(vivit)
+    got = as_map(vivit, spec, seen["vivit.embeddings"], x.transpose(1, 2).shape)
+    assert torch.allclose(got, seen[proj], atol=1e-6) and spec.gradcam.endswith(".1")
+
+
+@pytest.mark.parametrize("name", ["mvit_v2_s", "swin3d_t"])
+def test_torchvision_transformer_features_are_maps_over_time(name):
+    from motionprobe.models.features import as_map
+
+    loaded = load_spec(f"torchvision:{name}", None, num_classes=3)
+    net, spec = loaded.model.net.eval(), loaded.model.features
+    frames = 16 if name.startswith("mvit") else 8
+    x = torch.randn(1, 3, frames, 224, 224)
+    outs = _hooked(net, list(spec.stages), x)
+    maps = [as_map(net, spec, outs[n], x.shape) for n in spec.stages]
+    assert all(m.ndim == 5 and m.shape[0] == 1 for m in maps)
+    assert maps[-1].shape[2] == frames // 2  # both halve time once, at the patch embedding
+    assert [m.shape[1] for m in maps] == sorted(m.shape[1] for m in maps)  # channels grow
+
+
+@pytest.fixture(scope="module")
+def two_clips(tmp_path_factory):
+    """Two classes, one test clip each: the smallest data every command runs on."""
+    root = tmp_path_factory.mktemp("two") / "data"
+    synthesize(root, 1, 1, 1, frames=24, size=64, classes=["red_object", "move_right"],
+               progress=False)  # fmt: skip
+    return root
+
+
+def _tiny_hf(folder, kind: str) -> str:
+    """A tiny ``transformers`` classifier of the two classes, saved with its processor."""
+    transformers = pytest.importorskip("transformers")
+    labels = {0: "red_object", 1: "move_right"}
+    small = dict(image_size=32, patch_size=8, num_frames=8, hidden_size=16, num_hidden_layers=2,
+                 num_attention_heads=2, intermediate_size=32, num_labels=2, id2label=labels,
+                 label2id={v: k for k, v in labels.items()})  # fmt: skip
+    if kind == "videomae":
+        net = transformers.VideoMAEForVideoClassification(transformers.VideoMAEConfig(**small))
+    else:
+        net = transformers.TimesformerForVideoClassification(
+            transformers.TimesformerConfig(**small)
+        )
+    net.save_pretrained(folder)
+    processor = transformers.VideoMAEImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    processor.save_pretrained(folder)
+    return f"hf:{folder}"
+
+
+#: One model per code path runs every command in the suite; the rest share theirs (the same
+#: wrapper, feature spec and preprocessing; MViT's token grid and tuple outputs are covered by
+#: the feature tests above and TimeSformer) and run with ``MOTIONPROBE_ALL_SOURCES=1`` (all
+#: eleven: 23 minutes on 2 CPU cores, the MViTs about 5 each, Swin3D-B 4).
+FAMILY_REPRESENTATIVES = {"r3d_18", "s3d", "swin3d_t", "videomae", "timesformer"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*TORCHVISION_MODELS, "videomae", "timesformer"])
+def test_probe_attribute_and_bias_run_on_every_source_through_the_cli(name, two_clips, tmp_path):
+    if name not in FAMILY_REPRESENTATIVES and not os.environ.get("MOTIONPROBE_ALL_SOURCES"):
+        pytest.skip("same family as one that runs; MOTIONPROBE_ALL_SOURCES=1 runs it too")
+    if name in TORCHVISION_MODELS:
+        spec = f"torchvision:{name}"
+        frames = {"mvit_v1_b": "16", "mvit_v2_s": "16", "s3d": "14"}.get(name, "8")
+        clip = ["--frames", frames]
+    else:
+        spec, clip = _tiny_hf(tmp_path / name, name), []
+    data = str(two_clips)
+    probe = tmp_path / "probe"
+    assert _cli("probe", "--model", spec, *clip, "--data", data, "--out", str(probe)) == 0
+    config = json.loads((probe / "config.json").read_text())
+    from motionprobe.probes.engine import DEFAULT_SUITE
+
+    assert set(DEFAULT_SUITE) <= set(config["interventions"])
+    assert len((probe / "taxonomy.csv").read_text().splitlines()) == 3  # header and 2 classes
+    for method in ("integrated_gradients", "gradcam"):
+        out = tmp_path / method
+        argv = ["attribute", "--model", spec, *clip, "--data", data, "--out", str(out), "--method",
+                method, "--clips-per-class", "1", "--steps", "2", "--video", "none"]  # fmt: skip
+        assert _cli(*argv) == 0
+        assert (out / "class_profiles.csv").is_file()
+    bias = tmp_path / "bias"
+    argv = ["study", "static_dynamic_bias", "--checkpoint", f"m={spec}", *clip, "--data", data,
+            "--out", str(bias), "--clips-per-class", "1"]  # fmt: skip
+    assert main(["--quiet", *argv]) == 0
+    layers = pd.read_csv(bias / "layers.csv")
+    assert len(layers) >= 2 and layers["channels"].gt(0).all()
+
+
+@pytest.mark.slow
+def test_the_studies_take_a_model_spec_for_their_probe_and_attribution(two_clips, tmp_path):
+    spec = "r3d=torchvision:r3d_18"  # a random model at its own 16 x 112 x 112 clips
+    runs = {
+        "what_makes_a_video": ["--checkpoint", "torchvision:r3d_18", "--no-generator",
+                               "--frames", "1,4"],
+        "temporal_taxonomy": ["--checkpoint", spec],
+        "attribution_over_time": ["--checkpoint", spec, "--clips-per-class", "1", "--steps", "2"],
+    }  # fmt: skip
+    for study, options in runs.items():
+        out = tmp_path / study
+        argv = ["study", study, "--data", str(two_clips), "--out", str(out), *options]
+        assert main(["--quiet", *argv]) == 0, study
+        assert (out / "report.md").is_file()
+        recorded = json.loads((out / "config.json").read_text())
+        assert "torchvision:r3d_18" in json.dumps(recorded), study
+
+
+@pytest.mark.slow
+def test_evaluation_and_the_generator_take_a_model_spec(data, tmp_path, capsys):
+    torch.save(tvm.video.r3d_18(num_classes=4).state_dict(), tmp_path / "r3d.pt")
+    spec = ["--model", "torchvision:r3d_18", "--weights", str(tmp_path / "r3d.pt")]
+    argv = ["evaluate", *spec, "--frames", "4", "--data", str(data), "--out", str(tmp_path / "ev"),
+            "--clips", "1", "--crops", "1"]  # fmt: skip
+    assert _cli(*argv) == 0
+    assert "on 8 videos" in capsys.readouterr().out
+    argv = ["generator", "--model", f"torchvision:r3d_18@{tmp_path / 'r3d.pt'}", "--data",
+            str(data), "--out", str(tmp_path / "gen"), "--ks", "1", "--epochs", "1"]  # fmt: skip
+    assert _cli(*argv) == 0
+    config = json.loads((tmp_path / "gen" / "config.json").read_text())
+    assert config["checkpoint"].startswith("torchvision:r3d_18@")
+    assert config["layers"] == [f"net.layer{k}" for k in range(1, 5)]  # the family's stages

@@ -13,10 +13,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from motionprobe.data.kinetics import load_index
 from motionprobe.flow import clip_flow
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.models.sources import align_classes, is_spec, load_spec
@@ -131,7 +133,7 @@ def _target(model, device, classes, frames, preset, flow_method, weights, data_c
             raise RunError(f"{model}: takes clips of at least {least} frames, not {frames}")
         # What this package's own models carry, for code that asks the module itself.
         net = loaded.model
-        net.presets, net.inputs = {"rgb": loaded.preset}, ("rgb",)
+        net.presets = {"rgb": loaded.preset}
         net.frames = int(frames or loaded.frames)
         return Target(
             loaded.model.to(device).eval(),
@@ -186,6 +188,23 @@ def _target(model, device, classes, frames, preset, flow_method, weights, data_c
         inputs,
         flow_method or "farneback",
         {"model": getattr(model, "config", {}).get("name", type(model).__name__)},
+    )
+
+
+def run_target(cfg: Any, device: str, label_map: str | None = None) -> Target:
+    """:func:`make_target` for a run config (a probe's, the bias analysis's): its model fields
+    (``checkpoint, classes, frames, preset, flow_method, weights, partial_classes``) and the
+    classes of its ``data`` and ``split``."""
+    return make_target(
+        cfg.checkpoint,
+        device,
+        cfg.classes,
+        cfg.frames,
+        cfg.preset,
+        cfg.flow_method,
+        weights=cfg.weights,
+        data_classes=load_index(cfg.data, cfg.split, label_map=label_map).classes,
+        partial_classes=cfg.partial_classes,
     )
 
 

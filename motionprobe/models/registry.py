@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
+from motionprobe.models.sources import is_spec, spec_model
 from motionprobe.models.weights import load_weights
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -38,7 +39,9 @@ def create_model(
     and kwargs, so a checkpoint can rebuild it).
 
     Args:
-        name: A name from :func:`list_models`.
+        name: A name from :func:`list_models`, or a model spec (``torchvision:r3d_18``; see
+            :mod:`motionprobe.models.sources`) with ``frames``, ``size`` and ``short_side``
+            as its knobs.
         num_classes: Logits.
         weights: A local weights file (this project's checkpoint, or a published layout that
             :mod:`motionprobe.models.weights` recognises), or a mapping of stream name to file.
@@ -49,6 +52,10 @@ def create_model(
     >>> model.config["name"], model.preset.crop
     ('c3d_tiny', 32)
     """
+    if is_spec(name):  # torchvision:r3d_18 and other sources, trained like our own
+        if weights is not None and not isinstance(weights, (str, Path)):
+            raise ValueError(f"{name}: weights must be one enum member name or file")
+        return spec_model(name, num_classes, None if weights is None else str(weights), **kwargs)
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {list_models()}")
     model = _MODELS[name](num_classes=num_classes, **kwargs)

@@ -27,12 +27,15 @@ import importlib
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from motionprobe.io import hide_bars
+from motionprobe.models.features import as_map, feature_spec
+from motionprobe.models.layers import VideoClassifier
 from motionprobe.transforms import Preset, torchvision_preset
 from motionprobe.transforms import preset as named_preset
 from motionprobe.types import RunError
@@ -50,14 +53,6 @@ TORCHVISION_MODELS = (
     "swin3d_b",
 )
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-#: Default layers per architecture (the wrapped network's class): Grad-CAM's layer (its output
-#: ``(B, C, T', H', W')``), and the stage ends the static/dynamic unit analysis reads. Names are
-#: relative to the network; transformers (tokens, not feature maps) have none yet.
-LAYERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "VideoResNet": ("layer4", ("layer1", "layer2", "layer3", "layer4")),
-    "S3D": ("features", ("features.0", "features.3", "features.6", "features.12", "features")),
-}
 
 
 @dataclass
@@ -79,8 +74,9 @@ class Loaded:
     info: dict = field(default_factory=dict)
 
 
-class Adapted(nn.Module):
-    """A foreign classifier called as the toolkit calls its models.
+class Adapted(VideoClassifier):
+    """A foreign classifier called as the toolkit calls its models (and carrying what its own
+    models carry: ``presets``, ``inputs``, ``frames``, set by whoever builds it).
 
     Args:
         net: The classifier.
@@ -93,10 +89,17 @@ class Adapted(nn.Module):
         if layout not in ("bcthw", "btchw"):
             raise ValueError(f"layout must be 'bcthw' or 'btchw', got {layout!r}")
         self.net, self.layout, self.keyword = net, layout, keyword
-        gradcam, stages = LAYERS.get(type(net).__name__, (None, ()))
+        self.features = feature_spec(net)
         #: Grad-CAM's default layer and the unit analysis's stage ends (``net.`` names).
-        self.gradcam_layer = f"net.{gradcam}" if gradcam else None
-        self.stage_layers = [f"net.{s}" for s in stages]
+        self.gradcam_layer = f"net.{self.features.gradcam}" if self.features else None
+        self.stage_layers = [f"net.{s}" for s in self.features.stages] if self.features else []
+
+    def feature_map(self, output: object, shape: torch.Size) -> torch.Tensor:
+        """A layer's output as a map ``(B, C, T', H', W')`` (see
+        :func:`motionprobe.models.features.as_map`) for clips of ``shape``."""
+        if self.features is None:
+            return output[0] if isinstance(output, (tuple, list)) else output
+        return as_map(self.net, self.features, output, shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K)`` of normalised clips ``(B, 3, T, H, W)``."""
@@ -146,6 +149,41 @@ def load_spec(spec: str, weights: str | None = None, num_classes: int | None = N
         loaded = _from_callable(spec, weights)
     loaded.info.update(checkpoint=spec, model=spec, weights=weights)
     return loaded
+
+
+def spec_model(
+    spec: str,
+    num_classes: int,
+    weights: str | None = None,
+    frames: int | None = None,
+    size: int | None = None,
+    short_side: int | None = None,
+) -> Adapted:
+    """A model spec as a trainable model of this package (what :func:`create_model` returns).
+
+    Args:
+        spec: ``torchvision:NAME`` (or another spec whose model has ``num_classes`` outputs).
+        num_classes: Logits.
+        weights: As :func:`load_spec`.
+        frames, size, short_side: Clip length, crop and resize short side to train at
+            (default: the source's own).
+
+    Returns:
+        The wrapped model with ``presets``, ``inputs``, ``frames`` and ``config`` set.
+    """
+    loaded = load_spec(spec, weights, num_classes)
+    net = loaded.model
+    preset = loaded.preset
+    if size or short_side:
+        crop = size or preset.crop
+        short = short_side or round(crop * preset.short_side / preset.crop)
+        preset = replace(preset, crop=crop, short_side=short, size=None)
+    net.presets = {"rgb": preset}
+    net.frames = int(frames or loaded.frames)
+    sizes = {"frames": frames, "size": size, "short_side": short_side}
+    net.config = {"name": spec, "num_classes": num_classes, "weights": weights,
+                  "kwargs": {k: v for k, v in sizes.items() if v}}  # fmt: skip
+    return net
 
 
 def _torchvision(name: str, weights: str | None, num_classes: int | None) -> Loaded:
@@ -249,6 +287,8 @@ def _huggingface(path: str) -> Loaded:
         raise RunError(
             f"hf:{path}: needs the transformers package (pip install 'motionprobe[hf]')"
         ) from None
+    if hide_bars(True):  # --quiet: no loading bar either
+        transformers.utils.logging.disable_progress_bar()
     try:
         net = transformers.AutoModelForVideoClassification.from_pretrained(path)
         processor = transformers.AutoImageProcessor.from_pretrained(path)
@@ -388,4 +428,5 @@ __all__ = [
     "hf_preset",
     "is_spec",
     "load_spec",
+    "spec_model",
 ]

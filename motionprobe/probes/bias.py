@@ -48,11 +48,10 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from motionprobe.data import collate
-from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.interventions import shuffle
 from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json
-from motionprobe.models.adapter import Target, make_target, model_digest
+from motionprobe.models.adapter import Target, model_digest, run_target
 from motionprobe.probes.generator import feature_layers
 from motionprobe.runs import (
     Outputs,
@@ -305,9 +304,13 @@ def pooled_features(
     b = len(inputs[0])
     feats: dict[str, torch.Tensor] = {}
 
+    # A wrapped model's tokens or channels-last maps: units on the channel axis as for ours.
+    as_map = getattr(model, "feature_map", lambda output, shape: output)
+
     def hook(name: str):
         def fn(_module, _args, output):
-            out = output[0] if isinstance(output, (tuple, list)) else output
+            out = as_map(output, inputs[0].shape)
+            out = out[0] if isinstance(out, (tuple, list)) else out
             if out.dim() < 2 or out.shape[0] != b:
                 raise ValueError(
                     f"layer {name!r} outputs shape {tuple(out.shape)}: not (B={b}, C, ...), so it "
@@ -677,17 +680,7 @@ OUTPUTS = Outputs(
 def _run_bias(cfg: BiasConfig, progress: bool, start: float, overwrite: bool) -> BiasResult:
     """:func:`run_bias` once its folder is held."""
     out, device, seed = Path(cfg.out), cfg.device, cfg.seed
-    target = make_target(
-        cfg.checkpoint,
-        device,
-        cfg.classes,
-        cfg.frames,
-        cfg.preset,
-        cfg.flow_method,
-        weights=cfg.weights,
-        data_classes=load_index(cfg.data, cfg.split).classes,
-        partial_classes=cfg.partial_classes,
-    )
+    target = run_target(cfg, device)
     model = target.model.eval()
     layers = list(cfg.layers) if cfg.layers else default_layers(model)
     depths = layer_depths(model, layers)

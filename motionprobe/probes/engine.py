@@ -44,11 +44,10 @@ from tqdm import tqdm
 from motionprobe import interventions as iv
 from motionprobe import stats, verdict
 from motionprobe.data import collate
-from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.flow import clip_flow
 from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json, write_parquet
-from motionprobe.models.adapter import Target, make_target, model_digest
+from motionprobe.models.adapter import Target, model_digest, run_target
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
 from motionprobe.runs import (
@@ -354,17 +353,7 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
     device = cfg.device
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    target = make_target(
-        cfg.checkpoint,
-        device,
-        cfg.classes,
-        cfg.frames,
-        cfg.preset,
-        cfg.flow_method,
-        weights=cfg.weights,
-        data_classes=load_index(cfg.data, cfg.split, label_map=cfg.label_map).classes,
-        partial_classes=cfg.partial_classes,
-    )
+    target = run_target(cfg, device, cfg.label_map)
     _check_stream(target, cfg.stream)
     uses_flow = "flow" in target.inputs and cfg.stream != "rgb"
     gen_net = load_generator(cfg.generator, device) if cfg.generator is not None else None

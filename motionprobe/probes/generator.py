@@ -37,11 +37,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import atomic_path, hide_bars, provenance, run_lock, write_csv, write_json
 from motionprobe.loop import optimise_epoch
 from motionprobe.models.adapter import make_target
+from motionprobe.models.sources import is_spec
 from motionprobe.runs import RunConfig, RunResult, register_run
 
 #: Inception endpoints the perceptual loss uses when the classifier has them (early to late).
@@ -189,9 +191,13 @@ def feature_layers(model: nn.Module) -> list[str]:
     outside the classifier head (modules named ``classifier``, ``fc``, ``Logits`` or the parents
     of ``model.head``); for C3D these are ReLUs of ``features``, conv1 to conv5.
 
+    A wrapped model from elsewhere (:mod:`motionprobe.models.sources`): its stage ends.
+
     Returns:
         Module names for ``model.get_submodule``.
     """
+    if getattr(model, "stage_layers", None):
+        return list(model.stage_layers)
     endpoints = getattr(model, "endpoints", None)
     if endpoints:
         chosen = [e for e in INCEPTION_LAYERS if e in endpoints]
@@ -257,9 +263,12 @@ class FeatureLoss:
         """Features ``(B, ...)`` at :attr:`layers` of a normalised batch ``(B, 3, T, H, W)``."""
         found: dict[str, torch.Tensor] = {}
 
+        # A wrapped model's tokens or channels-last maps, read as maps like our models' features.
+        as_map = getattr(self.model, "feature_map", lambda output, shape: output)
+
         def hook(name: str):
             def store(module, args, output):
-                found[name] = output
+                found[name] = as_map(output, x.shape)
                 if len(found) == len(self.layers):
                     raise _Enough
 
@@ -541,9 +550,9 @@ def train_generator(
 
 def _train_generator(cfg: GeneratorConfig, progress: bool) -> GeneratorResult:
     """:func:`train_generator` once its folder is held."""
-    out, checkpoint, device, seed = Path(cfg.out), Path(cfg.checkpoint), cfg.device, cfg.seed
+    out, checkpoint, device, seed = Path(cfg.out), cfg.checkpoint, cfg.device, cfg.seed
     ks, samples, batch_size = cfg.ks, cfg.samples, cfg.batch_size
-    target = make_target(checkpoint, device)
+    target = make_target(checkpoint, device, data_classes=load_index(cfg.data, cfg.split).classes)
     if target.inputs != ("rgb",):
         raise ValueError(f"{checkpoint}: the generator makes RGB clips; this model takes flow")
     model, frames = target.model, target.frames
@@ -573,7 +582,7 @@ def _train_generator(cfg: GeneratorConfig, progress: bool) -> GeneratorResult:
         "config": net.config,
         "ks": list(ks),
         "layers": loss_fn.layers,
-        "classifier": str(checkpoint.resolve()),
+        "classifier": str(checkpoint if is_spec(checkpoint) else Path(checkpoint).resolve()),
     }
     path = out / "generator.pt"
     start, history = _resume_generator(path, identity, net, opt, device)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -165,7 +166,7 @@ def validate(
     out = Path(out)
     size = size or default_size(model)
     epochs = 1 if smoke else epochs or EPOCHS.get(model)
-    folder = out / model
+    folder = out / re.sub(r"[^\w.-]", "_", model)  # torchvision:r3d_18 -> torchvision_r3d_18
     start = time.time()
     taxes, agree, misses = [], [], []
     for family in families:

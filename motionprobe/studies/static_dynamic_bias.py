@@ -205,6 +205,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips-per-class", type=int, default=20,
                         help="clips drawn per class (smoke: at most 4)")  # fmt: skip
     parser.add_argument("--layers", default=None, help="comma-separated module names")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="clip length of model specs (default: each model's own)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the clip draw, shuffles and appearance changes")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -222,7 +224,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         folder = ctx.out / name
         run_bias(checkpoint, ctx.data, folder, split=args.split, clips_per_class=clips,
                  layers=layers, seed=args.seed, device=ctx.device, progress=ctx.progress,
-                 name=name, overwrite=ctx.overwrite)  # fmt: skip
+                 name=name, overwrite=ctx.overwrite, frames=args.frames)  # fmt: skip
         used[name] = str(checkpoint) if is_spec(checkpoint) else str(Path(checkpoint).resolve())
         run = read_run(folder)
         tables.append(run.table("layers.csv"))
