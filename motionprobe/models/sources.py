@@ -36,6 +36,7 @@ from torch import nn
 from motionprobe.io import hide_bars
 from motionprobe.models.features import as_map, feature_spec
 from motionprobe.models.layers import VideoClassifier
+from motionprobe.models.weights import read_state
 from motionprobe.transforms import Preset, torchvision_preset
 from motionprobe.transforms import preset as named_preset
 from motionprobe.types import RunError
@@ -218,7 +219,7 @@ def _torchvision(name: str, weights: str | None, num_classes: int | None) -> Loa
             ) from None
         classes = list(member.meta["categories"])
     elif weights:
-        state = _state_dict(weights)
+        state, _ = read_state(weights)
         net = builder(weights=None, num_classes=_head_size(state, weights))
         _load_strict(net, state, weights)
         classes = None
@@ -235,20 +236,6 @@ def _clip_of(docs: str) -> tuple[int, float | None]:
     clip = re.search(r"clip_len=(\d+)", docs)
     rate = re.search(r"frame_rate=([\d.]+)", docs)
     return (int(clip.group(1)) if clip else 16), (float(rate.group(1)) if rate else None)
-
-
-def _state_dict(path: str) -> dict[str, torch.Tensor]:
-    """The tensors of a weights file: a state dict, or one under ``state_dict`` / ``model``."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch's messages advise unsafe loading: never pass them on
-        raise RunError(f"{path}: not a readable state dict ({type(err).__name__})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise RunError(f"{path}: not a state dict (a mapping of names to tensors)")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
 def _head_size(state: dict[str, torch.Tensor], path: str) -> int:

@@ -46,9 +46,9 @@ def read_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors are many types; say which file and why
+    except Exception as err:  # pickle errors are many types; torch's text advises unsafe loading
         raise ValueError(
-            f"{path}: not a weights file loadable with weights_only=True ({err})"
+            f"{path}: not a weights file loadable with weights_only=True ({type(err).__name__})"
         ) from err
     ckpt = obj if isinstance(obj, dict) and "state_dict" in obj else {}
     state = ckpt["state_dict"] if ckpt else obj
