@@ -21,9 +21,17 @@ from tqdm import tqdm
 from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, gather, world_size
-from motionprobe.io import bad_items_frame, hide_bars, run_lock, write_csv, write_json
+from motionprobe.io import (
+    bad_items_frame,
+    hide_bars,
+    run_lock,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from motionprobe.models.adapter import Target, align_target, make_target
 from motionprobe.models.layers import fuse
+from motionprobe.models.sources import is_spec
 from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.types import BadItem
 
@@ -130,8 +138,9 @@ class EvalConfig(RunConfig):
         label_map: Class-order file of the dataset.
         flow_cache: A flow cache over ``data`` (default: the one each checkpoint trained with).
         fusion: ``logits`` (sum) or ``softmax`` (mean of scores) for two checkpoints.
-        weights, frames, partial_classes: For model specs among ``checkpoints``
-            (:func:`motionprobe.models.adapter.make_target`).
+        weights, frames: For the model specs among ``checkpoints`` (a checkpoint file keeps
+            its own clip length; :func:`motionprobe.models.adapter.make_target`).
+        partial_classes: Test a dataset with classes a model lacks (their videos are skipped).
     """
 
     checkpoints: Sequence[str | Path]
@@ -199,8 +208,10 @@ def evaluate_checkpoints(
 
     Writes to ``out``: ``summary.json`` (clip and video top-1/top-5, counts), ``per_class.csv``
     (class, videos, video top-1, clip top-1), ``confusion.csv`` (true class x predicted class,
-    videos), ``predictions.csv`` (per video: label, prediction, top-1, top-5),
-    ``bad_items.csv`` and ``config.json``.
+    videos), ``predictions.csv`` (per video: label, prediction, top-1, top-5), ``views.parquet``
+    (per view, in the columns of the probe's clean predictions plus ``crop_index``: how
+    ``rgb_vs_flow_gap`` pairs a late fusion with probe runs clip by clip), ``bad_items.csv`` and
+    ``config.json``.
 
     Args:
         checkpoints: One or two checkpoints, or a whole :class:`EvalConfig` (then ``options``
@@ -226,7 +237,9 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
     out = Path(cfg.out)
     tables, all_logits, bad, classes = [], [], [], None
     for path in checkpoints:
-        target = make_target(path, cfg.device, frames=cfg.frames, weights=cfg.weights)
+        # Two models fused late each keep their own clip: only a spec takes --frames/--weights.
+        spec = dict(frames=cfg.frames, weights=cfg.weights) if is_spec(path) else {}
+        target = make_target(path, cfg.device, **spec)
         index = load_index(cfg.data, split, label_map=cfg.label_map)
         align_target(target, index.classes, cfg.partial_classes)
         if classes is not None and target.classes != classes:
@@ -283,8 +296,42 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
         pd.DataFrame(confusion, index=classes, columns=classes).rename_axis("true").reset_index(),
     )
     write_csv(out / "predictions.csv", predictions)
+    write_parquet(out / "views.parquet", view_predictions(table, logits, classes))
     write_csv(out / "bad_items.csv", bad_items_frame(bad))
     return summary
+
+
+def view_predictions(table: pd.DataFrame, logits: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Each view's prediction in the columns of the probe's predictions (``clean``, seed 0).
+
+    Args:
+        table: Per view ``video_id, label, clip_index, crop_index`` (``label`` an index).
+        logits: ``(views, num_classes)``: a model's, or a fusion's.
+        classes: Class names in logit order.
+
+    Returns:
+        :data:`motionprobe.probes.engine.COLUMNS` plus ``crop_index``, one row per view.
+    """
+    labels = table["label"].to_numpy()
+    scores = torch.from_numpy(logits).float()
+    pred = scores.argmax(1).numpy()
+    rows = np.arange(len(labels))
+    names = np.asarray(classes, dtype=object)
+    return pd.DataFrame(
+        {
+            "video_id": table["video_id"].to_numpy(),
+            "clip_index": table["clip_index"].to_numpy(),
+            "crop_index": table["crop_index"].to_numpy(),
+            "label": names[labels] if len(labels) else [],
+            "intervention": "clean",
+            "params": "{}",
+            "seed": 0,
+            "pred": names[pred] if len(labels) else [],
+            "correct": pred == labels,
+            "p_label": scores.softmax(1).numpy()[rows, labels],
+            "logit_label": logits[rows, labels],
+        }
+    )
 
 
 def _video_level(

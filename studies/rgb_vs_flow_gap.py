@@ -2,7 +2,9 @@
 
 Trains (or takes) separately trained RGB and flow I3Ds joined into one Two-Stream I3D, as Quo
 Vadis does, and evaluates it one stream at a time on the same clips: RGB, flow, and the fused
-logits. The RGB stream is also probed with the frozen frame, to relate each class's gain from
+logits. An RGB model of another family (a checkpoint or a spec such as torchvision:r3d_18) is
+fused late with the flow I3D instead: each is probed alone and their fusion evaluated on the
+same clips. The RGB stream is also probed with the frozen frame, to relate each class's gain from
 flow to how much the RGB model needs motion. Writes the paper's table (accuracy per stream),
 the per-class gap with paired CIs, figures and ``report.md``.
 
@@ -10,6 +12,8 @@ the per-class gap with paired CIs, figures and ``report.md``.
     python studies/rgb_vs_flow_gap.py --smoke               # seconds, for tests
     python studies/rgb_vs_flow_gap.py --data K400 --rgb rgb.pt --flow flow.pt --device cuda \\
         --out runs/k400_gap
+    python studies/rgb_vs_flow_gap.py --data K400 --rgb torchvision:r3d_18@KINETICS400_V1 \\
+        --flow flow.pt --out runs/r3d_gap              # your RGB model, fused late with our flow
     motionprobe report outputs/rgb_vs_flow_gap              # re-render from the saved tables
 """
 

@@ -364,7 +364,7 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
         cfg.data,
         cfg.split,
         target.classes,
-        target.presets["rgb"],
+        target.rgb_preset,
         # Flow models always get T + 1 frames, so each stream alone sees the fused run's clips.
         frames=target.frames + (1 if "flow" in target.inputs else 0),
         train=False,
@@ -381,7 +381,7 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
         flow_method=target.flow_method if (uses_flow or _needs_flow(plan)) else None,
         classes=target.classes,
         frames=target.frames,
-        preset=target.presets["rgb"],
+        preset=target.rgb_preset,
     )
     config = {
         "run": ProbeConfig.kind,

@@ -1,7 +1,8 @@
 """The RGB-versus-flow gap, per class: what does adding optical flow buy a Two-Stream model?
 
-:func:`rgb_flow_report` renders an ``rgb_vs_flow_gap`` study folder (one probe run per stream of
-one Two-Stream model: ``rgb/``, ``flow/``, ``fused/``) from its saved predictions alone.
+:func:`rgb_flow_report` renders an ``rgb_vs_flow_gap`` study folder (``rgb/``, ``flow/``,
+``fused/``: one probe run per stream of one Two-Stream model, or, for an RGB model of another
+family, probe runs of each model and their late fusion's evaluation) from its saved predictions.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pandas as pd
 
 from motionprobe import plots
 from motionprobe.data.synthetic import load_cues
+from motionprobe.evaluate import evaluate_checkpoints
 from motionprobe.io import record_study, write_csv, write_text
-from motionprobe.models.checkpoint import two_stream_checkpoint
+from motionprobe.models.checkpoint import load_checkpoint, two_stream_checkpoint
+from motionprobe.models.sources import is_spec
 from motionprobe.probes import run_probe
 from motionprobe.report import (
     ci_text,
@@ -38,10 +41,13 @@ _STREAM_NAMES = {"rgb": "RGB", "flow": "Flow", "fused": "RGB + Flow"}
 
 
 def _stream_predictions(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """``{stream: predictions}`` of the ``rgb``, ``flow`` and ``fused`` sub-runs."""
+    """``{stream: predictions}`` of the ``rgb``, ``flow`` and ``fused`` sub-runs (a late
+    fusion's are its evaluation's ``views.parquet``)."""
     preds = {}
     for stream in ("rgb", "flow", "fused"):
         path = run_dir / stream / "predictions.parquet"
+        if stream == "fused" and not path.is_file():
+            path = run_dir / stream / "views.parquet"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing; the {stream} stream was not evaluated")
         preds[stream] = pd.read_parquet(path)
@@ -94,15 +100,27 @@ def class_gap(
 
 
 def _run_section(title: str, config: Mapping[str, Any], data: Any) -> list[str]:
-    """The title and ``## What was run``: the model and the dataset."""
+    """The title and ``## What was run``: the model(s) and the dataset."""
+    late = find_setting(config, "late_fusion")
+    if late:
+        model = (
+            f"- **Models:** RGB {describe(find_setting(config, 'rgb'))}, flow "
+            f"{describe(find_setting(config, 'flow'))}, fused late by "
+            + ("summing their logits" if late == "logits" else "averaging their softmax scores")
+            + " on the same clips, each model at its own clip length, crop and preprocessing"
+        )
+    else:
+        model = (
+            f"- **Model:** {describe(find_setting(config, 'checkpoint') or 'not recorded')} "
+            "(one Two-Stream model evaluated one stream at a time; the fused prediction sums the "
+            "streams' logits, as the released Quo Vadis models do)"
+        )
     return [
         f"# {title}",
         "",
         "## What was run",
         "",
-        f"- **Model:** {describe(find_setting(config, 'checkpoint') or 'not recorded')} "
-        "(one Two-Stream model evaluated one stream at a time; the fused prediction sums the "
-        "streams' logits, as the released Quo Vadis models do)",
+        model,
         f"- **Dataset:** {describe(data) if data else 'not recorded'}, split "
         f"{describe(find_setting(config, 'split') or 'test')}; one centre clip per video",
         "",
@@ -271,23 +289,88 @@ def rgb_flow_report(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The study's own options."""
     parser.add_argument("--checkpoint", default=None, help="a Two-Stream I3D checkpoint")
-    parser.add_argument("--rgb", default=None, help="RGB I3D (with --flow; joined by the study)")
-    parser.add_argument("--flow", default=None, help="flow I3D (with --rgb)")
+    parser.add_argument(
+        "--rgb",
+        default=None,
+        help="RGB model, with --flow: an RGB I3D checkpoint (joined with the flow I3D into one "
+        "Two-Stream I3D), or any other checkpoint or model spec (torchvision:r3d_18@WEIGHTS, "
+        "hf:PATH; fused late with the flow I3D)",
+    )
+    parser.add_argument("--flow", default=None, help="flow I3D checkpoint (with --rgb)")
+    parser.add_argument(
+        "--fusion",
+        choices=("softmax", "logits"),
+        default="softmax",
+        help="late fusion of an --rgb model of another family: mean softmax scores or summed "
+        "logits (a joined Two-Stream I3D always sums logits, as Quo Vadis does)",
+    )
+    parser.add_argument("--frames", type=int, default=None, help="clip length of an --rgb spec")
+    parser.add_argument(
+        "--partial-classes",
+        action="store_true",
+        help="accept an --rgb model that lacks some of the dataset's classes (their videos "
+        "are skipped)",
+    )
     parser.add_argument("--split", default="test", help="split to probe")
     parser.add_argument("--num-clips", type=int, default=1, help="clips per video")
 
 
+def _joins(rgb: str, flow: str) -> bool:
+    """Whether ``rgb`` and ``flow`` are I3D checkpoints that join into one Two-Stream I3D."""
+    if is_spec(rgb):
+        return False
+    names = [load_checkpoint(p)[1]["model"] for p in (rgb, flow)]
+    return names[0].startswith("i3d_rgb") and names[0].replace("rgb", "") == names[1].replace(
+        "flow", ""
+    )
+
+
+def _late_fusion(ctx: StudyContext, args: argparse.Namespace, common: dict) -> None:
+    """The streams of two separate models: each probed alone, and their late fusion evaluated
+    on the same clips (one centre crop, so its views are the probe runs' clips)."""
+    out, data = ctx.out, ctx.data
+    rgb = dict(frames=args.frames, partial_classes=args.partial_classes)
+    run_probe(args.rgb, data, out / "rgb", interventions=["freeze"], **rgb, **common)
+    run_probe(args.flow, data, out / "flow", interventions=[], **common)
+    evaluate_checkpoints(
+        [args.rgb, args.flow],
+        data,
+        out / "fused",
+        split=args.split,
+        num_clips=args.num_clips,
+        num_crops=1,
+        device=ctx.device,
+        workers=ctx.workers,
+        fusion=args.fusion,
+        progress=ctx.progress,
+        **rgb,
+    )
+    record_study(
+        out,
+        "rgb_vs_flow_gap",
+        vars(args),
+        rgb=str(args.rgb),
+        flow=str(args.flow),
+        late_fusion=args.fusion,
+        data=str(data),
+    )
+
+
 def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
-    """Probe one Two-Stream model one stream at a time on the same clips; write the report."""
+    """Probe one Two-Stream model one stream at a time on the same clips (or an RGB model of
+    another family, the flow I3D and their late fusion); write the report."""
     if (args.rgb is None) != (args.flow is None):
         raise ValueError("give both --rgb and --flow, or neither")
+    common = dict(split=args.split, num_clips=args.num_clips, device=ctx.device)
+    common |= dict(workers=ctx.workers, seeds=[0], overwrite=ctx.overwrite)
+    if args.rgb and not _joins(args.rgb, args.flow):
+        _late_fusion(ctx, args, common)
+        return rgb_flow_report(ctx.out)
     checkpoint = args.checkpoint
     if checkpoint is None and args.rgb:
         checkpoint = two_stream_checkpoint(args.rgb, args.flow, ctx.out / "two_stream.pt")
     if checkpoint is None:
         checkpoint = ctx.model("i3d_two_stream")
-    common = dict(split=args.split, num_clips=args.num_clips, device=ctx.device)
-    common |= dict(workers=ctx.workers, seeds=[0], overwrite=ctx.overwrite)
     # The RGB stream also gets the frozen frame; the flow of a frozen clip is zero everywhere,
     # so freezing says nothing about the flow stream beyond "it sees no motion".
     out, data = ctx.out, ctx.data
