@@ -35,6 +35,7 @@ from motionprobe.studies.base import DefaultsHelpFormatter
 from motionprobe.studies.probe_validity import validate
 from motionprobe.train import TrainConfig, train
 from motionprobe.types import RunError, VideoError
+from motionprobe.video import TRUNCATED_POLICIES
 
 
 def _ints(text: str) -> list[int]:
@@ -165,6 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         label_map=args.label_map,
         flow_cache=args.flow_cache,
         fusion=args.fusion,
+        truncated=args.truncated,
         **_source_options(args),
     )
     print(
@@ -193,6 +195,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
         amp=args.amp,
         forward_batch=args.forward_batch,
         overwrite=args.overwrite,
+        truncated=args.truncated,
         **_source_options(args),
     )
     if result.rank:  # a torchrun worker other than rank 0: rank 0 prints the summary
@@ -228,6 +231,7 @@ def cmd_generator(args: argparse.Namespace) -> None:
         width=args.width,
         device=args.device,
         seed=args.seed,
+        truncated=args.truncated,
     )
     print(f"generator: -> {Path(result.generator).resolve()}")
 
@@ -255,6 +259,7 @@ def cmd_attribute(args: argparse.Namespace) -> None:
         video_format=None if args.video == "none" else args.video,
         save_maps=args.save_maps,
         overwrite=args.overwrite,
+        truncated=args.truncated,
         **_source_options(args),
         **options,
     )
@@ -340,6 +345,16 @@ def _common(p: argparse.ArgumentParser, fn: Callable | type[RunConfig]) -> None:
                        help="data loader processes")  # fmt: skip
     if "label_map" in params:
         p.add_argument("--label-map", default=None, help="class-order file")
+    if "truncated" in params:
+        _add_truncated(p, default(fn, "truncated"))
+
+
+def _add_truncated(p: argparse.ArgumentParser, value: str | None) -> None:
+    """``--truncated``: the policy for truncated videos (``value``: its default)."""
+    p.add_argument("--truncated", choices=TRUNCATED_POLICIES, default=value,
+                   help="a truncated video (a download cut short): skip it as a bad item, or "
+                   "use the frames before its damage (listed in bad_items.csv as used)",
+                   )  # fmt: skip
 
 
 def _add_train(sub) -> None:
@@ -370,6 +385,7 @@ def _add_train(sub) -> None:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--short", choices=["loop", "pad", "error"], default=None)
+    _add_truncated(p, None)
     p.add_argument("--weights", default=None, help="initial weights: a checkpoint or a published "
                    "layout (the classifier is replaced for another class count)")  # fmt: skip
     p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")

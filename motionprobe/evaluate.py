@@ -25,6 +25,7 @@ from motionprobe.io import (
     bad_items_frame,
     hide_bars,
     run_lock,
+    skipped,
     write_csv,
     write_json,
     write_parquet,
@@ -141,6 +142,8 @@ class EvalConfig(RunConfig):
         weights, frames: For the model specs among ``checkpoints`` (a checkpoint file keeps
             its own clip length; :func:`motionprobe.models.adapter.make_target`).
         partial_classes: Test a dataset with classes a model lacks (their videos are skipped).
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     checkpoints: Sequence[str | Path]
@@ -158,6 +161,7 @@ class EvalConfig(RunConfig):
     weights: str | None = None
     frames: int | None = None
     partial_classes: bool = False
+    truncated: str = "skip"
 
 
 @dataclass
@@ -262,6 +266,7 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
             flow_cache=cfg.flow_cache or trained.get("flow_cache"),
             flow_method=target.flow_method,
             num_crops=cfg.num_crops,
+            truncated=cfg.truncated,
         )
         table, logits, view_bad = predict_views(target, loader, cfg.device, progress=progress)
         tables.append(table)
@@ -284,7 +289,7 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
         video_top5=float(predictions["top5"].mean()),
         views=len(table),
         videos=len(predictions),
-        bad_items=len(bad_items_frame(bad)),
+        bad_items=skipped(bad_items_frame(bad)),
         out=str(out),
     )
     resolved = cfg.resolved(checkpoints=[str(Path(c).resolve()) for c in checkpoints])

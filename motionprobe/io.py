@@ -249,7 +249,19 @@ def hide_bars(progress: bool) -> bool:
     return not progress or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
 
 
+#: The columns of every run's ``bad_items.csv``.
+BAD_COLUMNS = ["video_id", "path", "reason", "used"]
+
+
 def bad_items_frame(bad: list[BadItem]) -> pd.DataFrame:
-    """The skipped items as a table (``video_id``, ``path``, ``reason``), each once, sorted."""
-    rows = {(b.video_id, b.path, b.reason) for b in bad}
-    return pd.DataFrame(sorted(rows), columns=["video_id", "path", "reason"])
+    """The listed items as a table (:data:`BAD_COLUMNS`), each once, sorted; ``used`` is True
+    for a truncated video that was read up to its damage, False for one that was skipped."""
+    rows = {(b.video_id, b.path, b.reason, bool(b.used)) for b in bad}
+    return pd.DataFrame(sorted(rows), columns=BAD_COLUMNS)
+
+
+def skipped(bad: list[BadItem] | pd.DataFrame) -> int:
+    """How many of the listed items were skipped (not the truncated videos that were used)."""
+    if isinstance(bad, pd.DataFrame):
+        return int((~bad["used"].astype(bool)).sum()) if "used" in bad else len(bad)
+    return sum(not b.used for b in bad)

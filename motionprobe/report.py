@@ -553,8 +553,14 @@ def _skipped_section(run_dir: Path) -> list[str]:
     if bad is None or bad.empty:
         out.append("Skipped/bad items: none.")
     else:
+        used = bad["used"].astype(bool) if "used" in bad else pd.Series(False, index=bad.index)
         cols = [c for c in ("video_id", "path", "reason") if c in bad.columns] or list(bad.columns)
-        out += [f"Skipped/bad items: {len(bad)}.", "", frame_table(bad[cols])]
+        out.append(f"Skipped/bad items: {int((~used).sum())}.")
+        if used.any():
+            out.append(
+                f"Truncated videos read up to their damage (`truncated='use'`): {int(used.sum())}."
+            )
+        out += ["", frame_table(bad[cols])]
     out.append("")
     return out
 

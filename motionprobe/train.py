@@ -36,7 +36,14 @@ from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, environment, gather, setup_distributed
 from motionprobe.evaluate import evaluate
-from motionprobe.io import bad_items_frame, provenance, run_lock, write_csv, write_json
+from motionprobe.io import (
+    bad_items_frame,
+    provenance,
+    run_lock,
+    skipped,
+    write_csv,
+    write_json,
+)
 from motionprobe.loop import optimise_epoch
 from motionprobe.models import create_model
 from motionprobe.models.adapter import Target, make_target
@@ -60,6 +67,8 @@ class TrainConfig:
         accumulate: Micro-batches per optimiser step.
         checkpoint_every: Also write ``last.pt`` every this many optimiser steps (0: epoch ends).
         resume: Continue from ``last.pt`` when the run folder has one (else refuse to overwrite).
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     model: str = "c3d_tiny"
@@ -76,6 +85,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     flip: bool = False
     short: str = "loop"
+    truncated: str = "skip"
     label_map: str | None = None
     workers: int = 1
     cache: str = "auto"
@@ -211,7 +221,7 @@ def _train(config: TrainConfig, progress: bool) -> dict:
     if (Path(config.data) / "test.csv").is_file() or (Path(config.data) / "test").is_dir():
         result |= run.test()
     table = bad_items_frame(run.bad)
-    result["bad_items"] = len(table)
+    result["bad_items"] = skipped(table)
     if run.main:
         write_csv(run.out / "bad_items.csv", table)
         write_json(run.out / "result.json", result)
@@ -358,7 +368,7 @@ class _Run:
         else:  # mid-epoch: the same epoch, after the batches already done
             self.start_epoch, self.skip_batches = state["epoch"], state["batches_done"]
             self.partial = state["partial"]
-            self.bad += [BadItem(*b) for b in state.get("bad", [])]
+            self.bad += [BadItem(*b[:3], used=bool(b[3:4] and b[3])) for b in state.get("bad", [])]
         sched_state = state["scheduler"]
         if not self.per_step or sched_state.get("total_steps", self.steps) == self.steps:
             self.sched.load_state_dict(sched_state)
@@ -387,7 +397,7 @@ class _Run:
                 epoch=epoch,
                 batches_done=batches_done,
                 partial=sums,
-                bad=[[b.video_id, b.path, b.reason] for b in self.bad],
+                bad=[[b.video_id, b.path, b.reason, b.used] for b in self.bad],
                 history=self.history,
                 best_val_acc=self.best_acc,
                 optimizer=self.opt.state_dict(),
@@ -410,7 +420,7 @@ class _Run:
         last: list[float | None] = [None]  # the loss of the batch before each step
 
         def loss_of(batch: dict, i: int, boundary: bool) -> torch.Tensor | None:
-            sums["bad"] += len(batch["bad"])
+            sums["bad"] += skipped(batch["bad"])
             loss = self._forward(batch, sums, boundary)
             last[0] = None if loss is None else loss.item()
             return loss
@@ -505,7 +515,7 @@ class _Run:
             "lr": self.opt.param_groups[0]["lr"],
             "seconds": seconds,
             "clips_per_s": sums["n"] * self.world / max(seconds, 1e-9),
-            "bad_items": sums["bad"] + len(val["bad"]),
+            "bad_items": sums["bad"] + skipped(val["bad"]),
         }
         self.history.append(row)
         if self.main:
@@ -545,6 +555,7 @@ def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> 
         batch_size=config.batch_size,
         fps=config.fps,
         short=config.short,
+        truncated=config.truncated,
         label_map=config.label_map,
         workers=config.workers,
         seed=config.seed,

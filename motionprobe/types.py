@@ -65,7 +65,10 @@ class VideoError(Exception):
 class VideoInfo:
     """What :func:`motionprobe.video.probe` learns about a file.
 
-    ``num_frames`` agrees with a full decode of the first video stream.
+    ``num_frames`` agrees with a full decode of the first video stream. A ``truncated`` file
+    (probed under the ``use`` policy of :data:`motionprobe.video.TRUNCATED_POLICIES`) counts
+    only the frames before its damage; ``declared_frames`` is what its header claims (0 when it
+    claims nothing).
     """
 
     path: str
@@ -75,6 +78,8 @@ class VideoInfo:
     width: int
     height: int
     codec: str = ""
+    truncated: bool = False
+    declared_frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,17 @@ class ClassSpec:
 
 @dataclass
 class BadItem:
-    """A video skipped by a run, with the reason; runs list these in their outputs."""
+    """A video skipped by a run, with the reason; runs list these in their outputs.
+
+    ``used`` marks a video that was *not* skipped but is listed all the same: a truncated file
+    read up to its damage under the ``use`` policy (:data:`motionprobe.video.TRUNCATED_POLICIES`).
+    """
 
     video_id: str
     path: str
     reason: str
     extra: dict = field(default_factory=dict)
+    used: bool = False
 
 
 def kinetics_filename(youtube_id: str, time_start: int, time_end: int, ext: str = ".mp4") -> str:

@@ -63,15 +63,29 @@ _SIGNATURES = (
 )
 
 
+#: What to do with a truncated video, one whose data ends early (a download cut short: a damaged
+#: last packet, or fewer frames than an exact sample table declares): ``skip`` refuses it (a
+#: :class:`VideoError`, so runs list it as a bad item); ``use`` takes the frames decoded before
+#: the damage as the whole video (:func:`probe` counts only those, so clips are sampled within
+#: them) and reports it as truncated. Damage followed by more data is corruption, refused either
+#: way, and so is an MP4 whose index was cut away (nothing can be located).
+TRUNCATED_POLICIES = ("skip", "use")
+
+
 class _Video:
     """An open file's first video stream, its clock, and forward decoding from a seek.
 
     A frame is identified by an integer *key*: its pts for presentation-timestamp clocks, its index
-    for AVI's index clock. Keys increase in display order.
+    for AVI's index clock. Keys increase in display order. ``truncated`` is a policy of
+    :data:`TRUNCATED_POLICIES`; the attribute ``cut`` becomes True once a truncation was met.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, truncated: str = "skip") -> None:
+        if truncated not in TRUNCATED_POLICIES:
+            raise ValueError(f"truncated must be one of {TRUNCATED_POLICIES}, got {truncated!r}")
         self.path = str(path)
+        self.use_truncated = truncated == "use"
+        self.cut = False
         self._open()
         self.fps = _stream_fps(self.path, self.stream)
         self.time_base = self.stream.time_base
@@ -169,22 +183,34 @@ class _Video:
         if not self._fresh:
             self._seek(self.first_key)
 
+    def _damaged(self, packet: av.Packet, damaged: bool, where: str) -> bool:
+        """Whether ``packet`` is to be left undecoded: under the ``use`` policy, a damaged packet
+        that ends the data (and the flush packet after it is still decoded). Raises otherwise."""
+        if damaged and packet.size > 0:
+            raise VideoError(self.path, f"corrupt data {where}: more data follows damaged data")
+        if not packet.is_corrupt:
+            return False
+        if not self.use_truncated:
+            raise VideoError(self.path, f"truncated or corrupt data {where}")
+        self.cut = True
+        return True
+
     def _decode(self) -> Iterator[tuple[int, av.VideoFrame]]:
         """Decode forward from the container's position, giving each frame its key."""
         prev: int | None = None
         anchor: int | None = None  # index clock: index of the first frame decoded from here
         count = 0
         packet_time = 0.0
+        damaged = False
         try:
             for packet in self.container.demux(self.stream):
                 if packet.dts is not None:
                     packet_time = float((packet.dts - self.origin) * self.time_base)
                     if anchor is None and packet.size > 0:
                         anchor = round(packet_time * self.fps)
-                if packet.is_corrupt:
-                    raise VideoError(
-                        self.path, f"truncated or corrupt data near t={packet_time:.2f}s"
-                    )
+                if self._damaged(packet, damaged, f"near t={packet_time:.2f}s"):
+                    damaged = True
+                    continue
                 for frame in packet.decode():
                     if self.index_clock:
                         key = (anchor or 0) + count
@@ -211,15 +237,15 @@ class _Video:
         keyframe_keys: list[int] = []
         stored = 0  # packets with data, edit-list discards included (as a header counts them)
         one_to_one = self.one_to_one
+        damaged = False
         try:
             for packet in self.container.demux(self.stream):
+                if self._damaged(packet, damaged, f"after {len(keys)} frames"):
+                    damaged = True
+                    continue
                 if packet.size == 0:  # PyAV's closing flush packet, or an AVI dropped frame
                     continue
                 stored += 1
-                if packet.is_corrupt:
-                    raise VideoError(
-                        self.path, f"truncated or corrupt data after {len(keys)} frames"
-                    )
                 if packet.is_discard:  # the decoder drops its frame
                     continue
                 if not keys and not packet.is_keyframe:
@@ -239,16 +265,24 @@ class _Video:
             ) from error
         finally:
             self._fresh = False
-        declared = self.stream.frames
-        if self.exact_declared_count and declared > stored:
-            raise VideoError(
-                self.path,
-                f"truncated: the header declares {declared} frames but the data holds {stored}",
-            )
+        self._check_count(stored)
         keys.sort()
         if not one_to_one or len(set(keys)) != len(keys):
             return None
         return keys, [bisect.bisect_left(keys, key) for key in keyframe_keys]
+
+    def _check_count(self, stored: int) -> None:
+        """Compare the packets with data to an exact sample table's count (a shortfall is a
+        truncation, refused or, under the ``use`` policy, noted in ``cut``)."""
+        declared = self.stream.frames
+        if not (self.exact_declared_count and declared > stored):
+            return
+        if not self.use_truncated:
+            raise VideoError(
+                self.path,
+                f"truncated: the header declares {declared} frames but the data holds {stored}",
+            )
+        self.cut = True
 
     def rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """``uint8 (H, W, 3)``; refuses frames the decoder flagged as damaged.
@@ -293,7 +327,7 @@ def video_files(root: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, truncated: str = "skip") -> VideoInfo:
     """Describe a video file's first video stream, with an exact frame count.
 
     Containers often misreport frame counts, so ``num_frames`` comes from the data: the video
@@ -304,15 +338,17 @@ def probe(path: str | Path) -> VideoInfo:
 
     Args:
         path: A video file.
+        truncated: A policy of :data:`TRUNCATED_POLICIES`; with ``use``, a truncated file's
+            frames before the damage are counted and its info says ``truncated``.
 
     Returns:
         ``VideoInfo`` with ``duration`` in seconds (first frame to the end of the last one; for AVI
-        ``num_frames / fps``), ``fps`` the average frame rate (29.97 for NTSC), the frame size and
-        the codec name.
+        ``num_frames / fps``), ``fps`` the average frame rate (29.97 for NTSC), the frame size,
+        the codec name, ``truncated`` and the frame count the header declares.
 
     Raises:
         VideoError: missing or empty file, not a video, no video stream, unreadable header,
-            truncated or corrupt data.
+            corrupt data, or truncated data under the ``skip`` policy.
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "grey.mp4"
@@ -321,7 +357,7 @@ def probe(path: str | Path) -> VideoInfo:
     >>> info.num_frames, info.fps, info.duration, (info.width, info.height), info.codec
     (10, 10.0, 1.0, (64, 48), 'h264')
     """
-    with _Video(path) as video:
+    with _Video(path, truncated) as video:
         scanned = video.scan()
         keys = scanned[0] if scanned is not None else video.decoded_keys()
         if not keys:
@@ -338,6 +374,8 @@ def probe(path: str | Path) -> VideoInfo:
             width=video.stream.width,
             height=video.stream.height,
             codec=video.stream.codec_context.name,
+            truncated=video.cut,
+            declared_frames=int(video.stream.frames or 0),
         )
 
 
@@ -366,7 +404,8 @@ def read_clip(
         short: When fewer than ``T`` frames are available: ``"error"`` raises, ``"loop"`` cycles
             the available frames, ``"pad"`` repeats the last one.
         info: An earlier :func:`probe` of the file; its ``fps`` is taken as the native rate.
-            Reading never needs a probe, so this only keeps the caller's notion of the rate.
+            Reading never needs a probe, so this only keeps the caller's notion of the rate
+            and, for a file it found ``truncated``, reads it under the ``use`` policy.
 
     Returns:
         ``uint8`` array ``(T, H, W, 3)``, RGB.
@@ -395,7 +434,8 @@ def read_clip(
         raise ValueError(f"start must be >= 0 seconds, got {start}")
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    with _Video(path) as video:
+    policy = "use" if info is not None and info.truncated else "skip"
+    with _Video(path, policy) as video:
         native = info.fps if info is not None else video.fps
         if fps is None:
             frames = _consecutive(video, start, 0.5 / native, num_frames)
@@ -464,7 +504,7 @@ def _resampled(video: _Video, times: np.ndarray, native_fps: float) -> list[np.n
     return samples
 
 
-def read_frames(path: str | Path, indices: Sequence[int]) -> np.ndarray:
+def read_frames(path: str | Path, indices: Sequence[int], truncated: str = "skip") -> np.ndarray:
     """Frames by index, in any order, repeats allowed.
 
     Indices count frames as a full decode yields them. Each frame is decoded once; decoding seeks
@@ -475,6 +515,8 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> np.ndarray:
     Args:
         path: A video file.
         indices: 0-based frame indices.
+        truncated: A policy of :data:`TRUNCATED_POLICIES` (``use``: the frames before a
+            truncation are the video).
 
     Returns:
         ``uint8`` array ``(len(indices), H, W, 3)``, RGB.
@@ -490,7 +532,7 @@ def read_frames(path: str | Path, indices: Sequence[int]) -> np.ndarray:
     if wanted[0] < 0:
         raise VideoError(path, f"frame index {wanted[0]} out of range: indices start at 0")
     got: dict[int, np.ndarray] = {}
-    with _Video(path) as video:
+    with _Video(path, truncated) as video:
         scanned = video.scan()
         if scanned is None:
             num_frames = _frames_in_order(video, wanted, got)

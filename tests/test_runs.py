@@ -8,6 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -413,3 +414,52 @@ def test_a_bias_run_records_its_fingerprint_and_refuses_another(datasets, tmp_pa
     assert read_run(tmp_path / "cut").config["fingerprint"]["checkpoint_sha256"] == file_digest(
         ckpt
     )
+
+
+def test_truncated_videos_are_skipped_or_used_up_to_their_damage_by_policy(
+    shared_dir, tmp_path, capsys
+):
+    """A dataset holding a real AVI cut short: by default it is a bad item; with
+    ``--truncated use`` its decodable frames are the video (clips sampled within them), it is
+    probed, and ``bad_items.csv`` lists it as used, not skipped."""
+    source = shared_dir / "data" / "real" / "mpeg4_mp3_320x240.avi"
+    data = tmp_path / "data"
+    for cls in CLASSES:
+        (data / "test" / cls).mkdir(parents=True)
+    (data / "test" / "still" / "whole.avi").write_bytes(source.read_bytes())
+    cut = data / "test" / "move_right" / "cut.avi"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    ckpt = _checkpoint(tmp_path / "best.pt", seed=0)
+    base = ["--quiet", "probe", "--checkpoint", str(ckpt), "--data", str(data),
+            "--interventions", "freeze", "--num-clips", "3"]  # fmt: skip
+    assert main([*base, "--out", str(tmp_path / "skip")]) == 0
+    assert "3 clips" in capsys.readouterr().out  # the whole video only
+    bad = pd.read_csv(tmp_path / "skip" / "bad_items.csv")
+    assert bad["path"].tolist() == [str(cut)] and not bad["used"].any()
+    assert "truncated" in bad["reason"][0]
+
+    assert main([*base, "--out", str(tmp_path / "use"), "--truncated", "use"]) == 0
+    assert ", 0 bad items" in capsys.readouterr().out
+    pred = pd.read_parquet(tmp_path / "use" / "predictions.parquet")
+    assert (pred.loc[pred["intervention"] == "clean", "video_id"] == "cut").sum() == 3
+    bad = pd.read_csv(tmp_path / "use" / "bad_items.csv")
+    assert set(bad["path"]) == {str(cut)} and bad["used"].all()
+    assert "used its 76 decodable frames of the 164 its header declares" in bad["reason"][0]
+    config = json.loads((tmp_path / "use" / "config.json").read_text())
+    assert config["truncated"] == "use"
+
+    # The last of 3 evenly spaced clips ends on the last decodable frame, read exactly.
+    from motionprobe.data.kinetics import VideoDataset
+    from motionprobe.types import VideoRecord
+    from motionprobe.video import read_frames
+
+    records = [VideoRecord(cut, "move_right", "cut", "test")]
+    for policy in ("skip", "use"):
+        dataset = VideoDataset(records, CLASSES, frames=16, sampling="uniform", num_clips=3,
+                               truncated=policy)  # fmt: skip
+        item = dataset[2]
+        if policy == "skip":
+            assert "truncated" in item["error"]
+            continue
+        assert "76 decodable frames" in item["note"]
+        assert np.array_equal(item["video"].numpy(), read_frames(source, range(60, 76)))

@@ -328,6 +328,57 @@ def test_truncated_data_mid_file_raises(tmp_path):
     assert read_clip(cut, 4).shape == (4, 24, 32, 3)  # the intact start still reads
 
 
+@pytest.mark.parametrize("name", ["h264_1080p_avi.avi", "mpeg4_mp3_320x240.avi"])
+def test_a_truncated_avi_is_refused_or_used_up_to_its_damage_by_policy(shared_dir, tmp_path, name):
+    """A download cut short: ``skip`` refuses it; ``use`` counts and reads exactly the frames
+    before the damaged last packet, which are the complete file's first frames."""
+    source = shared_dir / "data" / "real" / name
+    whole = probe(source)
+    counts = [0]
+    for share in (0.5, 0.9):
+        cut = tmp_path / f"{share}_{name}"
+        cut.write_bytes(source.read_bytes()[: int(source.stat().st_size * share)])
+        with pytest.raises(VideoError, match="truncated"):
+            probe(cut)
+        info = probe(cut, truncated="use")
+        n = info.num_frames
+        assert info.truncated and info.declared_frames == whole.num_frames
+        assert counts[-1] < n < whole.num_frames  # more data, more frames
+        counts.append(n)
+        assert not probe(source, truncated="use").truncated  # a complete file is not
+        frames = read_frames(cut, range(n), truncated="use")
+        assert np.array_equal(frames, read_frames(source, range(n)))
+        last = read_clip(cut, 4, start=(n - 4) / info.fps, info=info)
+        assert np.array_equal(last, frames[-4:])
+        with pytest.raises(VideoError, match=f"the video has {n} frames"):
+            read_frames(cut, [n], truncated="use")
+        with pytest.raises(VideoError, match="truncated"):  # the policy is the caller's choice
+            read_frames(cut, [n - 1])
+
+
+def test_a_cut_mp4_with_its_index_first_is_used_up_to_its_last_stored_frame(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for index, image in enumerate(IMAGES[:60]):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    info = probe(cut, truncated="use")
+    assert info.truncated and info.declared_frames == 60 and 0 < info.num_frames < 60
+    n = info.num_frames
+    frames = read_clip(cut, n, info=info)
+    assert np.array_equal(frames, read_clip(whole, n))
+    with pytest.raises(VideoError, match="shorter than the requested clip"):
+        read_clip(cut, n + 1, info=info)
+    with pytest.raises(ValueError, match="truncated must be one of"):
+        probe(cut, truncated="yes")
+
+
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="short"):
         read_clip("x.mp4", 4, short="wrap")

@@ -36,9 +36,11 @@ from motionprobe.data.synthetic import load_cues
 from motionprobe.flow import flow_to_color
 from motionprobe.io import (
     atomic_path,
+    bad_items_frame,
     hide_bars,
     provenance,
     run_lock,
+    skipped,
     write_csv,
     write_json,
     write_parquet,
@@ -122,6 +124,8 @@ class AttributionConfig(RunConfig):
         seed: Seed of the random methods and the randomisation test.
         options: The method's own options, passed to :func:`motionprobe.attribution.attribute`
             (``steps``, ``layer``, ``remove``, ...).
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     checkpoint: str | Path
@@ -145,6 +149,7 @@ class AttributionConfig(RunConfig):
     sigma: float = 1.0
     seed: int = 0
     options: dict = field(default_factory=dict)
+    truncated: str = "skip"
 
 
 @dataclass
@@ -307,7 +312,7 @@ def _run_attribution(
     if not got.clip_rows:
         raise ValueError(
             f"{params.data}: no clip of split {params.split!r} could be attributed "
-            f"({len(run.bad)} bad)"
+            f"({skipped(run.bad)} bad)"
         )
     clips_df, prof_df, cp_df, summary_df = _run_tables(got, run)
     method, seed = params.method, params.seed
@@ -325,7 +330,7 @@ def _run_attribution(
     return AttributionResult(
         out=str(out),
         clips=len(clips_df),
-        bad=len(run.bad),
+        bad=skipped(run.bad),
         method=method,
         sanity=sanity,
         paths=[str(p) for p in paths],
@@ -373,6 +378,7 @@ def _open_run(params: AttributionConfig) -> _Run:
         label_map=label_map,
         modality=target.modality,
         flow_cache=params.flow_cache,
+        truncated=params.truncated,
         flow_method=target.flow_method,
     )
     chosen: dict[str, list[int]] = {}
@@ -406,7 +412,7 @@ def _attribute_clips(params: AttributionConfig, run: _Run, out: Path, progress: 
         indices = run.order[start : start + params.batch_size]
         batch = collate([run.dataset[i] for i in indices])
         run.bad += batch["bad"]
-        bar.update(len(batch["label"]) + len(batch["bad"]))
+        bar.update(len(batch["label"]) + skipped(batch["bad"]))
         xs = run.target.batch_inputs(batch, params.device)
         if xs is None:
             continue
@@ -549,9 +555,7 @@ def _write_tables(
         write_csv(out / "class_summary.csv", summary_df),
         write_json(out / "sanity.json", sanity),
     ]
-    bad_rows = sorted({(b.video_id, b.path, b.reason) for b in bad})
-    bad_df = pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"])
-    paths.append(write_csv(out / "bad_items.csv", bad_df))
+    paths.append(write_csv(out / "bad_items.csv", bad_items_frame(bad)))
     return paths
 
 
@@ -619,7 +623,7 @@ def _summary_line(out: Path, method: str, clips_df: pd.DataFrame, sanity: dict, 
         f"({'ok' if rand['passed'] else 'FAILED'}), IG completeness error "
         f"{ig['median_relative_error']:.1%}"
         + (f", flow share {np.nanmean(clips_df['flow_share']):.2f}" if run.two_stream else "")
-        + f", {len(run.bad)} bad -> {out.resolve()}"
+        + f", {skipped(run.bad)} bad -> {out.resolve()}"
     )
 
 

@@ -469,6 +469,10 @@ class VideoDataset(Dataset):
             ``i % num_crops`` of clip ``(i // num_crops) % num_clips`` of video
             ``i // (num_clips * num_crops)``; the transform's ``view`` becomes
             ``(crop, num_crops)``.
+        truncated: A truncated video (a download cut short): ``skip`` it (a bad item), or
+            ``use`` the frames before its damage as the whole video; each such item then
+            carries a ``note`` that :func:`collate` lists as a used :class:`BadItem`
+            (:data:`motionprobe.video.TRUNCATED_POLICIES`).
 
     A transform with an ``rng`` attribute gets a fresh generator per item, seeded by
     ``(seed, epoch, index)``: its random crops and flips do not depend on which worker, or which
@@ -501,7 +505,13 @@ class VideoDataset(Dataset):
         flow_method: str = "tvl1",
         flow_short_side: int | None = None,
         num_crops: int = 1,
+        truncated: str = "skip",
     ) -> None:
+        if truncated not in video.TRUNCATED_POLICIES:
+            raise ValueError(
+                f"truncated must be one of {video.TRUNCATED_POLICIES}, got {truncated!r}"
+            )
+        self.truncated = truncated
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         if flow_cache is not None and flow_root is None:
@@ -558,7 +568,7 @@ class VideoDataset(Dataset):
         cached = self._info.get(path)
         if cached is None:
             try:
-                cached = video.probe(path)
+                cached = video.probe(path, self.truncated)
             except VideoError as e:
                 cached = e
             self._info[path] = cached
@@ -611,6 +621,14 @@ class VideoDataset(Dataset):
             }
         item = {"label": label, "video_id": record.video_id, "clip_index": clip_index, "path": path}
         item["crop_index"] = crop_index
+        if info.truncated:
+            declared = f" of the {info.declared_frames} its header declares" * bool(
+                info.declared_frames
+            )
+            item["note"] = (
+                f"truncated: used its {info.num_frames} decodable frames{declared} "
+                "(truncated='use')"
+            )
         if hasattr(self.transform, "rng"):
             self.transform.rng = np.random.default_rng([self.seed, self.epoch, index])
         if hasattr(self.transform, "view"):
@@ -714,18 +732,20 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         ``video``: stacked tensor ``(B, ...)`` of the good items (None if none is good or the
         modality has no RGB), ``flow``: the same for flow clips (None without flow),
         ``label`` and ``clip_index``: LongTensor ``(B,)``, ``video_id`` and ``path``: lists, and
-        ``bad``: a :class:`~motionprobe.types.BadItem` per failed item (reason, label, clip).
+        ``bad``: a :class:`~motionprobe.types.BadItem` per failed item (reason, label, clip),
+        then one marked ``used`` per good item with a ``note`` (a truncated video that was read).
     """
     good = [b for b in batch if "error" not in b]
     bad = [
         BadItem(
             str(b["video_id"]),
             str(b["path"]),
-            str(b["error"]),
+            str(b["error"] if "error" in b else b["note"]),
             {"label": b.get("label"), "clip_index": b.get("clip_index")},
+            used="error" not in b,
         )
         for b in batch
-        if "error" in b
+        if "error" in b or "note" in b
     ]
     videos = [torch.as_tensor(b["video"]) for b in good if "video" in b]
     flows = [torch.as_tensor(b["flow"]) for b in good if "flow" in b]

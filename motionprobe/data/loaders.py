@@ -32,6 +32,7 @@ def make_dataset(
     flow_cache: str | Path | None = None,
     flow_method: str = "tvl1",
     num_crops: int = 1,
+    truncated: str = "skip",
 ) -> tuple[VideoDataset, list[BadItem]]:
     """The dataset of pixel-unit clips ``(3, T, crop, crop)`` of one split.
 
@@ -39,7 +40,7 @@ def make_dataset(
     ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``. With a
     ``modality`` that has flow, items also carry ``flow`` ``(2, T, crop, crop)`` in pixels, read
     from ``flow_cache`` (made over ``root``) or computed on frames resized to the preset's short
-    side.
+    side. ``truncated`` is the policy for truncated videos (:class:`VideoDataset`).
 
     Returns:
         The dataset and the items its index already found bad (missing files, unknown classes,
@@ -73,6 +74,7 @@ def make_dataset(
         flow_method=flow_method,
         flow_short_side=preset.short_side,
         num_crops=num_crops,
+        truncated=truncated,
     )
     return dataset, bad
 

@@ -50,16 +50,18 @@ from tqdm import tqdm
 from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.interventions import shuffle
-from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json
+from motionprobe.io import (
+    bad_items_frame,
+    hide_bars,
+    provenance,
+    run_lock,
+    skipped,
+    write_csv,
+    write_json,
+)
 from motionprobe.models.adapter import Target, model_digest, run_target
 from motionprobe.probes.generator import feature_layers
-from motionprobe.runs import (
-    Outputs,
-    RunConfig,
-    RunResult,
-    claim_folder,
-    register_run,
-)
+from motionprobe.runs import Outputs, RunConfig, RunResult, claim_folder, register_run
 from motionprobe.transforms import Preset
 from motionprobe.types import TIME_DIM
 
@@ -540,7 +542,7 @@ def _features(
     feats: dict[str, list[list[torch.Tensor]]] = {n: [[], [], []] for n in layers}
     n_clips = 0
     for batch in batches:
-        bad_rows += [(b.video_id, b.path, b.reason) for b in batch["bad"]]
+        bad_rows += batch["bad"]
         x = batch["video"]
         if x is None:
             continue
@@ -576,6 +578,8 @@ class BiasConfig(RunConfig):
         hue, texture: Parameters of :func:`appearance_change`.
         workers: DataLoader workers.
         classes, frames, preset, flow_method: See :func:`motionprobe.models.adapter.make_target`.
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     checkpoint: str | Path | nn.Module
@@ -598,6 +602,7 @@ class BiasConfig(RunConfig):
     flow_method: str | None = None
     weights: str | None = None
     partial_classes: bool = False
+    truncated: str = "skip"
 
 
 @dataclass
@@ -695,6 +700,7 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float, overwrite: bool) ->
         train=False,
         fps=target.info.get("fps"),
         short=target.info.get("short", "loop"),
+        truncated=cfg.truncated,
     )
     config = _bias_config(cfg, target, name, layers, dataset.records)
     claim_folder(out, OUTPUTS, config["fingerprint"], overwrite)
@@ -717,14 +723,14 @@ def _run_bias(cfg: BiasConfig, progress: bool, start: float, overwrite: bool) ->
     table, units = _layer_tables(model, name, feats, depths, n_clips, cfg.threshold)
     write_csv(out / "layers.csv", table)
     write_csv(out / "units.csv", units)
-    write_csv(out / "bad_items.csv", pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]))
+    write_csv(out / "bad_items.csv", bad_items_frame(bad_rows))
     write_json(out / "config.json", {**config, "clips": n_clips})
     (out / OUTPUTS.stamp).unlink(missing_ok=True)  # finished
     return BiasResult(
         out=str(out),
         model=name,
         clips=n_clips,
-        bad_items=len(bad_rows),
+        bad_items=skipped(bad_rows),
         seconds=round(time.time() - start, 1),
         layers=table.to_dict("records"),
     )

@@ -46,7 +46,16 @@ from motionprobe import stats, verdict
 from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
 from motionprobe.flow import clip_flow
-from motionprobe.io import hide_bars, provenance, run_lock, write_csv, write_json, write_parquet
+from motionprobe.io import (
+    bad_items_frame,
+    hide_bars,
+    provenance,
+    run_lock,
+    skipped,
+    write_csv,
+    write_json,
+    write_parquet,
+)
 from motionprobe.models.adapter import Target, model_digest, run_target
 from motionprobe.probes.generator import generate, load_generator
 from motionprobe.probes.selection import candidate_values, select
@@ -261,6 +270,8 @@ class ProbeConfig(RunConfig):
         weights: A model spec's weights (see :mod:`motionprobe.models.sources`).
         partial_classes: Probe a dataset with classes the model lacks (their videos are
             skipped, the classes listed in ``config.json``'s ``classes_dropped``).
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     checkpoint: str | Path | nn.Module
@@ -284,6 +295,7 @@ class ProbeConfig(RunConfig):
     preset: Preset | str | None = None
     weights: str | None = None
     partial_classes: bool = False
+    truncated: str = "skip"
 
 
 @dataclass
@@ -372,6 +384,7 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
         num_clips=cfg.num_clips,
         short=target.info.get("short", "loop"),
         label_map=cfg.label_map,
+        truncated=cfg.truncated,
     )
     resolved = cfg.resolved(
         target.info,
@@ -495,12 +508,8 @@ def _part_done(part: Path) -> bool:
 
 def _write_part(parts: Path, number: int, rows: list, energy: dict, bad: list) -> None:
     """One finished batch's rows, motion energy and bad items, each file atomically."""
-    bad_rows = [(b.video_id, b.path, b.reason) for b in bad]
-    if bad_rows:
-        write_csv(
-            parts / f"batch_{number:06d}.bad.csv",
-            pd.DataFrame(bad_rows, columns=["video_id", "path", "reason"]),
-        )
+    if bad:
+        write_csv(parts / f"batch_{number:06d}.bad.csv", bad_items_frame(bad))
     write_json(parts / f"batch_{number:06d}.energy.json", energy)
     write_parquet(parts / f"batch_{number:06d}.parquet", pd.DataFrame(rows, columns=COLUMNS))
 
@@ -526,10 +535,7 @@ def _finish(
     )
     predictions = stats.param_columns(predictions)
     bad_tables = [pd.read_csv(p) for p in sorted(parts.glob("batch_*.bad.csv"))]
-    first = pd.DataFrame(
-        [(b.video_id, b.path, b.reason) for b in bad], columns=["video_id", "path", "reason"]
-    )
-    bad_table = pd.concat([first, *bad_tables], ignore_index=True)
+    bad_table = pd.concat([bad_items_frame(bad), *bad_tables], ignore_index=True)
     energy: dict[str, list[float]] = {}
     for p in sorted(parts.glob("batch_*.energy.json")):
         for label, (total, count) in json.loads(p.read_text()).items():
@@ -569,7 +575,7 @@ def _finish(
     return ProbeResult(
         out=str(out),
         clips=int((predictions["intervention"] == "clean").sum()),
-        bad_items=len(bad_table),
+        bad_items=skipped(bad_table),
         accuracy={k: float(v) for k, v in acc.items()},
     )
 

@@ -40,7 +40,15 @@ from tqdm import tqdm
 from motionprobe.data.kinetics import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.interventions import hold, keep_indices, motion_energy
-from motionprobe.io import atomic_path, hide_bars, provenance, run_lock, write_csv, write_json
+from motionprobe.io import (
+    atomic_path,
+    bad_items_frame,
+    hide_bars,
+    provenance,
+    run_lock,
+    write_csv,
+    write_json,
+)
 from motionprobe.loop import optimise_epoch
 from motionprobe.models.adapter import make_target
 from motionprobe.models.sources import is_spec
@@ -472,6 +480,8 @@ class GeneratorConfig(RunConfig):
         split: Training split.
         val_split: Split of the final motion evaluation.
         frames: The classifier's clip length (recorded; taken from the checkpoint).
+        truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
+            damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
 
     checkpoint: str | Path
@@ -489,6 +499,7 @@ class GeneratorConfig(RunConfig):
     split: str = "train"
     val_split: str = "val"
     frames: int | None = None
+    truncated: str = "skip"
 
 
 @dataclass
@@ -569,6 +580,7 @@ def _train_generator(cfg: GeneratorConfig, progress: bool) -> GeneratorResult:
         cache="auto",
         fps=target.info["fps"],
         short=target.info["short"],
+        truncated=cfg.truncated,
     )
     # Both loaders up front: a missing split fails before training, not after it.
     train_loader, train_set, bad = make_loader(cfg.data, cfg.split, train=True, **loader_args)
@@ -618,10 +630,7 @@ def _finish(
 ) -> GeneratorResult:
     """Write the motion evaluation and the bad items; print and return the summary."""
     write_csv(out / "motion.csv", pd.DataFrame(motion))
-    rows = {(b.video_id, b.path, b.reason) for b in bad}
-    write_csv(
-        out / "bad_items.csv", pd.DataFrame(sorted(rows), columns=["video_id", "path", "reason"])
-    )
+    write_csv(out / "bad_items.csv", bad_items_frame(bad))
     last = history[-1]["loss"] if history else float("nan")
     first = motion[0]
     print(

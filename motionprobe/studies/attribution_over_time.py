@@ -25,7 +25,7 @@ from motionprobe.attribution.tables import (
     where_in_time,
 )
 from motionprobe.data.synthetic import load_cues
-from motionprobe.io import record_study, write_text
+from motionprobe.io import record_study, skipped, write_text
 from motionprobe.report import MISSING, describe, markdown_table, read_config
 from motionprobe.studies.base import Study, register_study
 from motionprobe.studies.context import StudyContext, named_checkpoints
@@ -262,7 +262,7 @@ def _model_rows(
                 clips["label"].nunique(),
                 len(clips),
                 _share_pm(acc, np.nan),
-                len(run["bad"]),
+                skipped(run["bad"]),
                 cfg.get("checkpoint", (config.get("checkpoints") or {}).get(model, MISSING)),
             )
         )
@@ -705,7 +705,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         run_attribution(checkpoint, ctx.data, ctx.out / name, split=args.split,
                         method=args.method, clips_per_class=args.clips_per_class,
                         device=ctx.device, steps=args.steps, overwrite=ctx.overwrite,
-                        **extra)  # fmt: skip
+                        truncated=ctx.truncated, **extra)  # fmt: skip
     params = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     params["data"] = str(ctx.data)
     checkpoints = {name: str(path) for name, path in checkpoints.items()}

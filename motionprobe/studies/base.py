@@ -4,9 +4,9 @@ A study module builds a :class:`Study` and passes it to :func:`register_study`; 
 imports every module in this folder, so a new study is one new file (and its test). The
 scripts in ``studies/`` and ``motionprobe study NAME`` both run a study through
 :func:`run_study`, which parses the options every study shares (``--out``, ``--smoke``,
-``--device``, and ``--data``/``--workers`` where a study takes them), resolves them once
-into a :class:`~motionprobe.studies.context.StudyContext`, runs the study and prints a one-line
-summary with the path it wrote.
+``--device``, and ``--data``/``--truncated``/``--workers`` where a study takes them),
+resolves them once into a :class:`~motionprobe.studies.context.StudyContext`, runs the study and
+prints a one-line summary with the path it wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from motionprobe.io import run_lock
 from motionprobe.studies.context import StudyContext
+from motionprobe.video import TRUNCATED_POLICIES
 
 
 def _no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +98,12 @@ def study_parser(
         parser.add_argument(
             "--data", default=None, help="dataset root (default: synthetic controls)"
         )
+        parser.add_argument(
+            "--truncated",
+            choices=TRUNCATED_POLICIES,
+            default="skip",
+            help="a truncated video: skip it as a bad item, or use the frames before its damage",
+        )
     parser.add_argument("--out", default=f"outputs/{study.name}", help="results folder")
     parser.add_argument("--smoke", action="store_true", help="tiny data and models (seconds)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -146,5 +153,6 @@ def _run(study: Study, args: argparse.Namespace) -> Path:
         progress=not getattr(args, "no_progress", False),
         make_data="data" in study.shared,
         overwrite=args.overwrite,
+        truncated=getattr(args, "truncated", "skip"),
     )
     return study.run(ctx, args)

@@ -62,6 +62,7 @@ def study_model(
     smoke: bool = False,
     device: str = "cpu",
     progress: bool = True,
+    truncated: str = "skip",
 ) -> Path:
     """A default model of the studies, trained on ``data`` into ``models/{name}`` if missing.
 
@@ -75,6 +76,7 @@ def study_model(
         smoke: Train with the :data:`SMOKE` overrides (into ``models/{name}_smoke``).
         device: Torch device.
         progress: Show progress bars.
+        truncated: The policy for truncated videos of ``data``.
 
     Returns:
         The checkpoint path.
@@ -85,7 +87,7 @@ def study_model(
         out = models / f"i3d_two_stream{suffix}.pt"
         if not out.is_file():
             rgb, flow = (
-                study_model(s, models, data, smoke, device, progress)
+                study_model(s, models, data, smoke, device, progress, truncated)
                 for s in ("i3d_rgb", "i3d_flow")
             )
             two_stream_checkpoint(rgb, flow, out)
@@ -94,7 +96,7 @@ def study_model(
         raise ValueError(
             f"unknown study model {name!r}; choose from {[*STUDY_MODELS, 'i3d_two_stream']}"
         )
-    overrides = dict(SMOKE) if smoke else {}
+    overrides = (dict(SMOKE) if smoke else {}) | {"truncated": truncated}
     return trained(
         STUDY_MODELS[name], data, models / f"{name}{suffix}", progress, device=device, **overrides
     )
@@ -144,6 +146,8 @@ class StudyContext:
         workers: DataLoader workers.
         progress: Show progress bars.
         overwrite: Sub-runs replace earlier ones in ``out`` made with other settings.
+        truncated: The policy for truncated videos of the data
+            (:data:`motionprobe.video.TRUNCATED_POLICIES`), passed to every sub-run.
     """
 
     out: Path
@@ -153,6 +157,7 @@ class StudyContext:
     workers: int = 0
     progress: bool = True
     overwrite: bool = False
+    truncated: str = "skip"
 
     @classmethod
     def create(
@@ -165,6 +170,7 @@ class StudyContext:
         progress: bool = True,
         make_data: bool = True,
         overwrite: bool = False,
+        truncated: str = "skip",
     ) -> StudyContext:
         """A context; without ``data``, the synthetic controls beside ``out`` (made if missing
         and ``make_data``)."""
@@ -175,7 +181,7 @@ class StudyContext:
                 out.parent / f"synthetic{suffix}", smoke=smoke, progress=progress
             )
         data = None if data is None else Path(data)
-        return cls(out, data, smoke, device, workers, progress, overwrite)
+        return cls(out, data, smoke, device, workers, progress, overwrite, truncated)
 
     @property
     def models(self) -> Path:
@@ -189,4 +195,6 @@ class StudyContext:
 
     def model(self, name: str) -> Path:
         """A default study model (:data:`STUDY_MODELS`) trained on the data, trained if missing."""
-        return study_model(name, self.models, self.data, self.smoke, self.device, self.progress)
+        return study_model(
+            name, self.models, self.data, self.smoke, self.device, self.progress, self.truncated
+        )

@@ -342,6 +342,7 @@ def _late_fusion(ctx: StudyContext, args: argparse.Namespace, common: dict) -> N
         device=ctx.device,
         workers=ctx.workers,
         fusion=args.fusion,
+        truncated=ctx.truncated,
         progress=ctx.progress,
         **rgb,
     )
@@ -363,6 +364,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         raise ValueError("give both --rgb and --flow, or neither")
     common = dict(split=args.split, num_clips=args.num_clips, device=ctx.device)
     common |= dict(workers=ctx.workers, seeds=[0], overwrite=ctx.overwrite)
+    common |= dict(truncated=ctx.truncated)
     if args.rgb and not _joins(args.rgb, args.flow):
         _late_fusion(ctx, args, common)
         return rgb_flow_report(ctx.out)

@@ -224,7 +224,8 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         folder = ctx.out / name
         run_bias(checkpoint, ctx.data, folder, split=args.split, clips_per_class=clips,
                  layers=layers, seed=args.seed, device=ctx.device, progress=ctx.progress,
-                 name=name, overwrite=ctx.overwrite, frames=args.frames)  # fmt: skip
+                 name=name, overwrite=ctx.overwrite, frames=args.frames,
+                 truncated=ctx.truncated)  # fmt: skip
         used[name] = str(checkpoint) if is_spec(checkpoint) else str(Path(checkpoint).resolve())
         run = read_run(folder)
         tables.append(run.table("layers.csv"))

@@ -278,6 +278,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
             workers=ctx.workers,
             label_map=args.label_map,
             overwrite=ctx.overwrite,
+            truncated=ctx.truncated,
         )
     record_study(
         ctx.out,

@@ -61,6 +61,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
             ctx.models / f"generator_c3d{ctx.suffix}",
             **{"epochs": args.generator_epochs, **tiny},
             device=ctx.device,
+            truncated=ctx.truncated,
         ).generator
     ks = [int(k) for k in ("1,4" if ctx.smoke else args.frames).split(",")]
     interventions = [*DEFAULT_SUITE, *frame_conditions(ks, generator is not None)]
@@ -77,6 +78,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         device=ctx.device,
         workers=ctx.workers,
         overwrite=ctx.overwrite,
+        truncated=ctx.truncated,
     )
     record_study(
         ctx.out, "what_makes_a_video", vars(args), checkpoint=str(checkpoint), generator=generator
