@@ -21,6 +21,7 @@ from motionprobe.attribution import METHODS as ATTRIBUTION_METHODS
 from motionprobe.attribution import AttributionConfig, run_attribution
 from motionprobe.data.check import check_dataset
 from motionprobe.data.families import FAMILIES
+from motionprobe.data.layouts import LAYOUTS, data_spec
 from motionprobe.data.synthetic import synthesize
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.flow import extract_flow
@@ -319,7 +320,8 @@ def _add_validate(sub) -> None:
 
 def _add_check(sub) -> None:
     p = sub.add_parser("check", help="scan a dataset for unusable videos; writes check.csv")
-    p.add_argument("root")
+    p.add_argument("root", help="dataset root, or LAYOUT[@FOLD]:PATH")
+    _add_layout(p)
     p.add_argument("--out", default=default(check_dataset, "out"),
                    help="CSV to write; auto: ROOT/check.csv (./check.csv when ROOT is not "
                    "writable)")  # fmt: skip
@@ -329,9 +331,19 @@ def _add_check(sub) -> None:
     p.set_defaults(func=cmd_check)
 
 
+def _add_layout(p: argparse.ArgumentParser) -> None:
+    """``--layout`` and ``--fold``: force a dataset layout (and UCF101/HMDB51's split number)."""
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default=None,
+                   help="dataset layout (default: detected from the root)")  # fmt: skip
+    p.add_argument("--fold", type=int, default=None,
+                   help="official split number of ucf101/hmdb51 (1-3; default 1)")  # fmt: skip
+
+
 def _common(p: argparse.ArgumentParser, fn: Callable | type[RunConfig]) -> None:
     """Data, batch, device and worker options, with ``fn``'s defaults."""
-    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--data", required=True,
+                   help="dataset root, or LAYOUT[@FOLD]:PATH (see --layout)")  # fmt: skip
+    _add_layout(p)
     p.add_argument(
         "--batch-size", type=int, default=default(fn, "batch_size"), help="clips per batch"
     )
@@ -366,7 +378,8 @@ def _add_train(sub) -> None:
     p.add_argument("--recipe", default=None, help="named settings (motionprobe.recipes)")
     p.add_argument("--model", default=None, help="a registered model (default c3d_tiny)")
     p.add_argument("--out", required=True)
-    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument("--data", required=True, help="dataset root, or LAYOUT[@FOLD]:PATH")
+    _add_layout(p)
     p.add_argument("--batch-size", type=int, default=None, help="per process")
     p.add_argument("--device", default=None)
     p.add_argument("--label-map", default=None, help="class-order file")
@@ -391,6 +404,8 @@ def _add_train(sub) -> None:
     p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")
     p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None,
                    help="on-the-fly flow when there is no cache")  # fmt: skip
+    p.add_argument("--flow-bound", type=float, default=None,
+                   help="bound of frame folders' flow JPEGs (denseflow --bound)")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
 
@@ -616,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TQDM_DISABLE"] = "1"
     try:
         _check_device(getattr(args, "device", None))
+        if getattr(args, "layout", None) or getattr(args, "fold", None) is not None:
+            where = "data" if hasattr(args, "data") else "root"
+            setattr(args, where, data_spec(getattr(args, where), args.layout, args.fold))
         args.func(args)
     except USER_ERRORS as err:
         if getattr(args, "debug", False):

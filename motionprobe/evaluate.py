@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from motionprobe.data.kinetics import load_index
+from motionprobe.data.layouts import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, gather, world_size
 from motionprobe.io import (
@@ -33,6 +33,7 @@ from motionprobe.io import (
 from motionprobe.models.adapter import Target, align_target, make_target
 from motionprobe.models.layers import fuse
 from motionprobe.models.sources import is_spec
+from motionprobe.rawframes import FLOW_BOUND
 from motionprobe.runs import RunConfig, RunResult, register_run
 from motionprobe.types import BadItem
 
@@ -267,6 +268,7 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
             flow_method=target.flow_method,
             num_crops=cfg.num_crops,
             truncated=cfg.truncated,
+            flow_bound=trained.get("flow_bound", FLOW_BOUND),
         )
         table, logits, view_bad = predict_views(target, loader, cfg.device, progress=progress)
         tables.append(table)

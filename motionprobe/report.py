@@ -19,6 +19,7 @@ from motionprobe import plots
 from motionprobe.data.families import AXES_BY_CUE
 from motionprobe.data.synthetic import load_cues
 from motionprobe.io import write_csv, write_text
+from motionprobe.pairs import known_reverse_pairs, pairs_section, reverse_partner_rates
 from motionprobe.runs import read_run
 from motionprobe.stats import (
     CLEAN,
@@ -626,6 +627,7 @@ def write_report(
     title: str = "What makes a video a video",
     config: Mapping[str, Any] | None = None,
     cues: Mapping[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``run_dir/report.md`` (atomically) from the run's tables.
 
@@ -642,6 +644,8 @@ def write_report(
             (nested dicts too).
         cues: Optional ``{class: cue}`` ground truth (synthetic data): adds a cue column and an
             agreement section.
+        pairs: Classes that are each other's temporal reverse: adds where their reversed clips
+            go (:func:`motionprobe.pairs.reverse_partner_rates`, written to ``pairs.csv``).
 
     Returns:
         The path of ``report.md``.
@@ -677,6 +681,10 @@ def write_report(
         out += _controlled_section(tax)
     if preds is not None and preds["intervention"].astype(str).str.startswith("conflict").any():
         out += _conflict_section(preds, cues)
+    if pairs and preds is not None:
+        table = reverse_partner_rates(preds, pairs)
+        write_csv(run_dir / "pairs.csv", table)
+        out += pairs_section(table, "ground truth" if cues else "the shipped SSv2 list")
     out += _energy_section(run_dir)
     out += _oracle_note(interventions)
     out += figure_links(run_dir)
@@ -765,4 +773,5 @@ def probe_report(
     preds_path = run_dir / "predictions.parquet"
     if preds_path.is_file():
         _prediction_figures(run_dir, pd.read_parquet(preds_path), taxonomy_df, cues, config)
-    return write_report(run_dir, title=title, config=config, cues=cues or None)
+    pairs = known_reverse_pairs(data, taxonomy_df["class"].astype(str).tolist())
+    return write_report(run_dir, title=title, config=config, cues=cues or None, pairs=pairs)

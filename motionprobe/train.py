@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from motionprobe.data.kinetics import load_index
+from motionprobe.data.layouts import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, environment, gather, setup_distributed
 from motionprobe.evaluate import evaluate
@@ -67,6 +67,7 @@ class TrainConfig:
         accumulate: Micro-batches per optimiser step.
         checkpoint_every: Also write ``last.pt`` every this many optimiser steps (0: epoch ends).
         resume: Continue from ``last.pt`` when the run folder has one (else refuse to overwrite).
+        flow_bound: The bound of a frame folder's denseflow flow JPEGs (denseflow ``--bound``).
         truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
             damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
     """
@@ -94,6 +95,7 @@ class TrainConfig:
     weights: str | None = None
     flow_cache: str | None = None
     flow_method: str = "tvl1"
+    flow_bound: float = 20.0
     momentum: float = 0.9
     schedule: str = "onecycle"
     patience: int = 2
@@ -218,7 +220,7 @@ def _train(config: TrainConfig, progress: bool) -> dict:
     }
     if run.world > 1:
         torch.distributed.barrier()  # best.pt is complete before any rank reads it
-    if (Path(config.data) / "test.csv").is_file() or (Path(config.data) / "test").is_dir():
+    if _has_split(config.data, "test", config.label_map):
         result |= run.test()
     table = bad_items_frame(run.bad)
     result["bad_items"] = skipped(table)
@@ -312,10 +314,12 @@ class _Run:
         train_loader, train_set, bad = make_loader(
             config.data, "train", classes, train=True, flip=config.flip, **loader_args
         )
+        # UCF101, HMDB51 and Diving48 have no val split: their test split validates.
+        val = "val" if _has_split(config.data, "val", config.label_map) else "test"
         val_loader, val_set, val_bad = make_loader(
-            config.data, "val", classes, train=False, **loader_args
+            config.data, val, classes, train=False, **loader_args
         )
-        for split, dataset in (("train", train_set), ("val", val_set)):
+        for split, dataset in (("train", train_set), (val, val_set)):
             if len(dataset) == 0:
                 raise RunError(f"{config.data}: the {split} split has no usable videos")
         batches = math.ceil(len(train_loader.sampler) / config.batch_size)
@@ -328,6 +332,7 @@ class _Run:
             "preset": model.preset.to_dict(),
             "world_size": world,
             "device_resolved": device,
+            "val_split": val,
             "environment": environment(device) | provenance(train_set.records, config.seed),
         }
         run = cls(config, progress and rank == 0, rank, world, device, model, net, classes,
@@ -547,6 +552,14 @@ class _Run:
         return {"test_acc": test["acc"], "test_n": test["n"]}
 
 
+def _has_split(data: str, split: str, label_map: str | None) -> bool:
+    """Whether the dataset has videos of ``split`` (its layout may not have the split at all)."""
+    try:
+        return bool(load_index(data, split, label_map=label_map).records)
+    except (FileNotFoundError, ValueError):
+        return False
+
+
 def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> dict:
     """What the train, val and test loaders of a run share."""
     return dict(
@@ -563,6 +576,7 @@ def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> 
         modality=target.modality,
         flow_cache=config.flow_cache,
         flow_method=config.flow_method,
+        flow_bound=config.flow_bound,
         rank=rank,
         world=world,
     )

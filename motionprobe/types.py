@@ -68,7 +68,8 @@ class VideoInfo:
     ``num_frames`` agrees with a full decode of the first video stream. A ``truncated`` file
     (probed under the ``use`` policy of :data:`motionprobe.video.TRUNCATED_POLICIES`) counts
     only the frames before its damage; ``declared_frames`` is what its header claims (0 when it
-    claims nothing).
+    claims nothing). ``first_frame`` is where a segment of the file starts (the dataset's view
+    of a :class:`VideoRecord` with a ``segment``; 0 for a whole file).
     """
 
     path: str
@@ -80,16 +81,22 @@ class VideoInfo:
     codec: str = ""
     truncated: bool = False
     declared_frames: int = 0
+    first_frame: int = 0
 
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One labelled video of a dataset (not yet decoded)."""
+    """One labelled video of a dataset (not yet decoded).
+
+    ``segment`` is ``(start, end)``: the native-rate frames ``start .. end - 1`` of the file
+    are the video (an untrimmed source's clip); ``None``: the whole file.
+    """
 
     path: Path
     label: str
     video_id: str
     split: str | None = None
+    segment: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

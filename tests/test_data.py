@@ -514,7 +514,9 @@ def test_check_dataset_reports_every_bad_kind(bad_root, tmp_path, capsys):
     assert len(written) == len(table) and written["ok"].sum() == len(GOOD_IDS)
     assert not list(out.parent.glob(".*"))  # atomic: no temporary left behind
     summary = capsys.readouterr().out.strip().splitlines()[-1]
-    assert summary.startswith(f"checked {len(table)} videos: {len(GOOD_IDS)} ok, 8 bad (")
+    assert summary.startswith(
+        f"checked {len(table)} videos (kinetics layout): {len(GOOD_IDS)} ok, 8 bad ("
+    )
     assert "missing file: 2" in summary and "unknown class: 1" in summary
     assert summary.endswith(f"-> {out.resolve()}")
 
@@ -603,7 +605,9 @@ def test_check_writes_into_the_dataset_by_default(tmp_path, monkeypatch, capsys)
     assert pd.read_csv(root / "check.csv")["ok"].tolist() == [True]
     assert not (here / "check.csv").exists()
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == f"checked 1 videos: 1 ok, 0 bad -> {root.resolve() / 'check.csv'}"
+    assert (
+        last == f"checked 1 videos (folders layout): 1 ok, 0 bad -> {root.resolve() / 'check.csv'}"
+    )
     assert len(check_dataset(root, frames=4, progress=False)) == 1  # its own table is no split
 
 

@@ -30,7 +30,7 @@ from motionprobe.attribution.methods import (
 )
 from motionprobe.attribution.sanity import _sanity_checks
 from motionprobe.data import VideoDataset, collate
-from motionprobe.data.kinetics import load_index
+from motionprobe.data.layouts import load_index
 from motionprobe.data.loaders import make_dataset
 from motionprobe.data.synthetic import load_cues
 from motionprobe.flow import flow_to_color

@@ -1,4 +1,4 @@
-"""Datasets on disk: Kinetics/UCF101/HMDB51 layouts, clip samplers, the torch Dataset, a scan."""
+"""Datasets on disk: their layouts (detected or forced), clip samplers, the Dataset, a scan."""
 
 from motionprobe.data.check import check_dataset
 from motionprobe.data.kinetics import (
@@ -6,19 +6,29 @@ from motionprobe.data.kinetics import (
     VideoDataset,
     collate,
     folder_index,
-    hmdb51_index,
     kinetics_index,
-    load_index,
     load_label_map,
+)
+from motionprobe.data.layouts import (
+    LAYOUTS,
+    data_root,
+    data_spec,
+    detect_layout,
+    hmdb51_index,
+    load_index,
     ucf101_index,
 )
 from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
 
 __all__ = [
+    "LAYOUTS",
     "DatasetIndex",
     "VideoDataset",
     "check_dataset",
     "collate",
+    "data_root",
+    "data_spec",
+    "detect_layout",
     "folder_index",
     "hmdb51_index",
     "kinetics_index",

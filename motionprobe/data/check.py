@@ -20,8 +20,9 @@ from tqdm import tqdm
 from motionprobe import video
 from motionprobe.data.annotations import read_kinetics_csv
 from motionprobe.data.kinetics import LabelMap, _resolve_label_map, kinetics_index
+from motionprobe.data.layouts import data_root, detect_layout, load_index
 from motionprobe.io import hide_bars, write_csv
-from motionprobe.types import KINETICS_COLUMNS, SPLITS, VideoError
+from motionprobe.types import KINETICS_COLUMNS, SPLITS, BadItem, VideoError
 
 #: Columns of the table :func:`check_dataset` returns and writes.
 CHECK_COLUMNS = ("path", "ok", "error", "frames", "fps", "width", "height")
@@ -135,6 +136,30 @@ def _out_path(root: Path, out: str | Path | None) -> Path | None:
     return path
 
 
+def _index_bad(spec: Any, root: Path, layout: str, classes: list[str] | None) -> list[BadItem]:
+    """The rows of the layout's split files that cannot be used (unknown class, missing file,
+    malformed file); for Kinetics, every CSV with its columns, whatever its split names."""
+    bad: list[BadItem] = []
+    if layout != "kinetics":
+        for split in SPLITS:
+            try:
+                bad += load_index(spec, split, label_map=classes).bad
+            except FileNotFoundError:
+                continue  # the layout has no such split
+            except ValueError as e:
+                bad.append(BadItem("", str(root), f"unreadable {split} split: {e}"))
+        return bad
+    for csv in _split_csvs(root):
+        try:
+            splits = read_kinetics_csv(csv)["split"].dropna().astype(str).str.strip().unique()
+        except ValueError as e:
+            bad.append(BadItem("", str(csv), f"malformed split CSV: {e}"))
+            continue
+        for split in splits:
+            bad += kinetics_index(root, split, csv=csv, label_map=classes).bad
+    return bad
+
+
 def check_dataset(
     root: str | Path,
     out: str | Path | None = AUTO,
@@ -168,11 +193,13 @@ def check_dataset(
         FileNotFoundError: If ``root`` does not exist.
 
     >>> table = check_dataset("data/k400", frames=32)  # doctest: +SKIP
-    checked 1234 videos: 1230 ok, 4 bad (truncated: 3, missing file: 1) -> /abs/data/k400/check.csv
+    checked 1234 videos (kinetics layout): 1230 ok, 4 bad (truncated: 3, missing file: 1) -> ...
     """
-    root = Path(root)
+    spec = root
+    root = data_root(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {root} does not exist or is not a folder")
+    layout = detect_layout(spec).name
     out_path = _out_path(root, out)
     classes = _resolve_label_map(label_map)
 
@@ -180,25 +207,15 @@ def check_dataset(
     rows: dict[str, dict[str, Any]] = {}
     for path in tqdm(files, desc="check", unit="video", disable=hide_bars(progress)):
         rows[str(path)] = _check_file(path, frames, decode)
-
-    for csv in _split_csvs(root):
-        try:
-            splits = read_kinetics_csv(csv)["split"].dropna().astype(str).str.strip().unique()
-        except ValueError as e:
-            rows[str(csv)] = {**dict.fromkeys(CHECK_COLUMNS), "path": str(csv), "ok": False}
-            rows[str(csv)]["error"] = f"malformed split CSV: {e}"
-            continue
-        for split in splits:
-            index = kinetics_index(root, split, csv=csv, label_map=classes)
-            for item in index.bad:
-                row = rows.get(item.path)
-                if row is None:
-                    row = {**dict.fromkeys(CHECK_COLUMNS), "path": item.path, "ok": False}
-                    row["error"] = item.reason
-                    rows[item.path] = row
-                else:
-                    row["ok"] = False
-                    row["error"] = "; ".join(e for e in (row["error"], item.reason) if e)
+    for item in _index_bad(spec, root, layout, classes):
+        row = rows.get(item.path)
+        if row is None:
+            row = {**dict.fromkeys(CHECK_COLUMNS), "path": item.path, "ok": False}
+            row["error"] = item.reason
+            rows[item.path] = row
+        else:
+            row["ok"] = False
+            row["error"] = "; ".join(e for e in (row["error"], item.reason) if e)
 
     table = pd.DataFrame(list(rows.values()), columns=list(CHECK_COLUMNS))
     table["ok"] = table["ok"].astype(bool)
@@ -212,7 +229,7 @@ def check_dataset(
     n_bad = len(table) - n_ok
     kinds = Counter(error_kind(e.split("; ")[0]) for e in table.loc[~table["ok"], "error"])
     detail = ", ".join(f"{k}: {n}" for k, n in kinds.most_common())
-    summary = f"checked {len(table)} videos: {n_ok} ok, {n_bad} bad"
+    summary = f"checked {len(table)} videos ({layout} layout): {n_ok} ok, {n_bad} bad"
     if detail:
         summary += f" ({detail})"
     if out_path is not None:

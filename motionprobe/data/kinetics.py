@@ -1,8 +1,9 @@
-"""Labelled video datasets on disk: Kinetics CSVs, plain class folders, UCF101 and HMDB51 splits.
+"""Labelled video datasets on disk: Kinetics CSVs and plain class folders, and the torch Dataset.
 
 An *index* function turns a layout into a :class:`DatasetIndex` (records, class order, and the
-rows that could not be used, each with a reason). :class:`VideoDataset` decodes clips of the
-records; :func:`collate` batches them and lists the items that failed to decode.
+rows that could not be used, each with a reason); the other layouts, and the detection of which
+one a root is, are in :mod:`motionprobe.data.layouts`. :class:`VideoDataset` decodes clips of
+the records; :func:`collate` batches them and lists the items that failed to decode.
 
 Class index order comes from a label map file when one is given (see ``../shared/data/labels``),
 else from the sorted class names.
@@ -10,7 +11,9 @@ else from the sorted class names.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from motionprobe import flow as flowlib
-from motionprobe import video
+from motionprobe import rawframes, video
 from motionprobe.data.annotations import read_kinetics_csv
 from motionprobe.data.sampling import random_clip_start, uniform_clip_starts
 from motionprobe.types import (
@@ -117,11 +120,13 @@ class DatasetIndex:
         records: Videos found on disk whose class is known.
         classes: Class names; ``classes.index(record.label)`` is the label index.
         bad: Rows or files skipped, each with the reason.
+        layout: The layout it was read as (:mod:`motionprobe.data.layouts`).
     """
 
     records: list[VideoRecord]
     classes: list[str]
     bad: list[BadItem] = field(default_factory=list)
+    layout: str = ""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -220,6 +225,7 @@ def kinetics_index(
         classes = sorted({str(x).strip() for x in df["label"].dropna()})
     base = root / split
     cache = _DirCache()
+    folders: dict[str, Path] = {}  # one folder test per class, not per row
     records: list[VideoRecord] = []
     bad: list[BadItem] = []
     for row in df.itertuples(index=False):
@@ -239,9 +245,9 @@ def kinetics_index(
             )
             continue
         stem = kinetics_filename(str(row.youtube_id).strip(), start, end, ext="")
-        folder = _class_folder(base, label)
+        folder = folders.get(label) or folders.setdefault(label, _class_folder(base, label))
         found = cache.find(folder, stem)
-        path = str(found) if found is not None else str(folder / f"{stem}.*")
+        path = str(found) if found is not None else f"{folder}{os.sep}{stem}.*"
         if known is not None and label not in known:
             bad.append(BadItem(stem, path, _unknown(label, label_map), {"label": label}))
         elif found is None:
@@ -289,139 +295,6 @@ def folder_index(
             else:
                 records.append(VideoRecord(p, label, p.stem, split))
     return DatasetIndex(records, list(classes), bad)
-
-
-def _split_name_from_file(path: Path) -> str | None:
-    name = path.name.lower()
-    for split in ("train", "test", "val"):
-        if name.startswith(split):
-            return split
-    return None
-
-
-def ucf101_index(
-    root: str | Path, split_file: str | Path, class_ind: str | Path | None = None
-) -> DatasetIndex:
-    """Index a UCF101 split file (``trainlist01.txt``, ``testlist01.txt``).
-
-    Lines are ``Class/v_Class_g08_c01.avi 1`` (train) or ``Class/v_Class_g08_c01.avi`` (test);
-    the class is the folder part, videos are at ``{root}/{line path}`` (or ``{root}/{file name}``
-    in flattened copies). Class order comes from ``class_ind`` (``classInd.txt``, ``1 Class``
-    lines), by default the ``classInd.txt`` beside the split file when it exists, else sorted names.
-
-    >>> idx = ucf101_index("UCF101", "ucfTrainTestlist/trainlist01.txt")  # doctest: +SKIP
-    """
-    root, split_file = Path(root), Path(split_file)
-    if not split_file.is_file():
-        raise FileNotFoundError(f"UCF101 split file {split_file} not found")
-    if class_ind is None and (split_file.parent / "classInd.txt").is_file():
-        class_ind = split_file.parent / "classInd.txt"
-    classes = load_label_map(class_ind) if class_ind is not None else None
-    split = _split_name_from_file(split_file)
-    entries: list[tuple[str, str]] = []  # (relative path, label)
-    for ln in split_file.read_text(encoding="utf-8-sig").splitlines():
-        parts = ln.strip().replace("\\", "/").split()
-        if not parts:
-            continue
-        rel = parts[0]
-        if "/" in rel:
-            label = rel.split("/")[0]
-        elif len(parts) > 1 and classes is not None and parts[1].isdigit():
-            label = classes[int(parts[1]) - 1]
-        else:
-            label = rel[2:].split("_")[0] if rel.startswith("v_") else ""
-        entries.append((rel, label))
-    if classes is None:
-        classes = sorted({label for _, label in entries if label})
-    known = set(classes)
-    records: list[VideoRecord] = []
-    bad: list[BadItem] = []
-    for rel, label in entries:
-        path = root / rel
-        if not path.is_file() and (root / Path(rel).name).is_file():
-            path = root / Path(rel).name
-        vid = Path(rel).stem
-        if label not in known:
-            bad.append(BadItem(vid, str(path), _unknown(label, class_ind), {"label": label}))
-        elif not path.is_file():
-            bad.append(BadItem(vid, str(path), f"missing file: no {path.name} under {path.parent}"))
-        else:
-            records.append(VideoRecord(path, label, vid, split))
-    return DatasetIndex(records, list(classes), bad)
-
-
-_HMDB_SPLIT_CODES = {"train": 1, "test": 2, "unused": 0}
-
-
-def hmdb51_index(
-    root: str | Path,
-    split_dir: str | Path,
-    split_id: int,
-    split: str,
-    label_map: LabelMap = None,
-) -> DatasetIndex:
-    """Index an HMDB51 split from its ``{class}_test_split{k}.txt`` files.
-
-    Lines are ``name.avi 1|2|0`` (1 train, 2 test, 0 unused); videos are at
-    ``{root}/{class}/{name}``. Class order: ``label_map`` when given, else sorted class names.
-
-    Args:
-        root: Folder of class folders.
-        split_dir: Folder of the split files (``testTrainMulti_7030_splits``).
-        split_id: Which of the three splits (1, 2 or 3).
-        split: ``train``, ``test`` (or ``unused``).
-
-    >>> idx = hmdb51_index("hmdb51", "splits", 1, "train")  # doctest: +SKIP
-    """
-    root, split_dir = Path(root), Path(split_dir)
-    if split not in _HMDB_SPLIT_CODES:
-        raise ValueError(f"split must be one of {list(_HMDB_SPLIT_CODES)}, got {split!r}")
-    if not split_dir.is_dir():
-        raise FileNotFoundError(f"HMDB51 split folder {split_dir} not found")
-    suffix = f"_test_split{int(split_id)}.txt"
-    files = sorted(p for p in split_dir.iterdir() if p.name.endswith(suffix))
-    if not files:
-        raise FileNotFoundError(f"no *{suffix} files in {split_dir}")
-    code = str(_HMDB_SPLIT_CODES[split])
-    classes = _resolve_label_map(label_map)
-    if classes is None:
-        classes = sorted(p.name[: -len(suffix)] for p in files)
-    known = set(classes)
-    records: list[VideoRecord] = []
-    bad: list[BadItem] = []
-    for f in files:
-        label = f.name[: -len(suffix)]
-        for ln in f.read_text(encoding="utf-8-sig", errors="replace").splitlines():
-            parts = ln.split()
-            if len(parts) < 2 or parts[-1] != code:
-                continue
-            name = " ".join(parts[:-1])
-            path = root / label / name
-            vid = Path(name).stem
-            if label not in known:
-                bad.append(BadItem(vid, str(path), _unknown(label, label_map), {"label": label}))
-            elif not path.is_file():
-                bad.append(BadItem(vid, str(path), f"missing file: no {name} under {path.parent}"))
-            else:
-                records.append(VideoRecord(path, label, vid, split))
-    return DatasetIndex(records, list(classes), bad)
-
-
-def load_index(root: str | Path, split: str | None, label_map: LabelMap = None) -> DatasetIndex:
-    """Index a dataset, detecting its layout.
-
-    ``{root}/{split}.csv`` exists: Kinetics layout (:func:`kinetics_index`); otherwise plain class
-    folders (:func:`folder_index`).
-
-    >>> index = load_index("data/synth", "train")  # doctest: +SKIP
-    >>> index.classes[:2], len(index.records), len(index.bad)  # doctest: +SKIP
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} not found")
-    if split is not None and (root / f"{split}.csv").is_file():
-        return kinetics_index(root, split, label_map=label_map)
-    return folder_index(root, split, label_map=label_map)
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,6 +346,11 @@ class VideoDataset(Dataset):
             ``use`` the frames before its damage as the whole video; each such item then
             carries a ``note`` that :func:`collate` lists as a used :class:`BadItem`
             (:data:`motionprobe.video.TRUNCATED_POLICIES`).
+        flow_bound: The bound denseflow quantised a frame folder's ``flow_x``/``flow_y`` JPEGs
+            with; with a flow modality those frames are the flow (no flow is computed).
+
+    A record's path may be a frame folder (:mod:`motionprobe.rawframes`), and a record may be a
+    segment of its file (``segment``).
 
     A transform with an ``rng`` attribute gets a fresh generator per item, seeded by
     ``(seed, epoch, index)``: its random crops and flips do not depend on which worker, or which
@@ -506,12 +384,14 @@ class VideoDataset(Dataset):
         flow_short_side: int | None = None,
         num_crops: int = 1,
         truncated: str = "skip",
+        flow_bound: float = rawframes.FLOW_BOUND,
     ) -> None:
         if truncated not in video.TRUNCATED_POLICIES:
             raise ValueError(
                 f"truncated must be one of {video.TRUNCATED_POLICIES}, got {truncated!r}"
             )
         self.truncated = truncated
+        self.flow_bound = float(flow_bound)
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         if flow_cache is not None and flow_root is None:
@@ -568,7 +448,10 @@ class VideoDataset(Dataset):
         cached = self._info.get(path)
         if cached is None:
             try:
-                cached = video.probe(path, self.truncated)
+                is_folder = Path(path).is_dir()
+                cached = (
+                    rawframes.probe_frames(path) if is_folder else video.probe(path, self.truncated)
+                )
             except VideoError as e:
                 cached = e
             self._info[path] = cached
@@ -608,7 +491,7 @@ class VideoDataset(Dataset):
         path = str(record.path)
         label = self.class_to_idx[record.label]
         try:
-            info = self.info(path)
+            info = _segment_of(self.info(path), record)
             start = self.clip_start(index, info)
             rgb, flow = self._arrays(path, info, start)
         except VideoError as e:
@@ -650,15 +533,28 @@ class VideoDataset(Dataset):
         """``count`` frames from frame ``start`` (at the sampling rate), uint8 ``(n, H, W, 3)``."""
         if self.cache:
             return self._cut(path, info, start, count)
+        if Path(path).is_dir():  # a frame folder: frames by index, resampled by index
+            rate = self.fps if self.fps is not None else info.fps
+            available = int(np.floor(info.num_frames / info.fps * rate + 1e-6))
+            steps = self._steps(path, start, available, count)
+            native = np.floor(steps / rate * info.fps + 1e-6).astype(int)
+            return rawframes.read_frames(path, native + info.first_frame)
         rate = self.fps if self.fps is not None else info.fps
-        return video.read_clip(
+        steps = None
+        if info.first_frame or info.num_frames < self.info(path).num_frames:  # a segment
+            # Its end is not the file's: the clip stops there, then the short policy applies.
+            available = int(np.floor(info.num_frames / info.fps * rate + 1e-6))
+            steps = self._steps(path, start, available, count)
+            count = int(steps.max()) - start + 1
+        frames = video.read_clip(
             path,
             count,
-            start=start / rate if rate else 0.0,
+            start=(start / rate if rate else 0.0) + info.first_frame / info.fps,
             fps=self.fps,
             short=self.short,
             info=info,
         )
+        return frames if steps is None else frames[steps - start]
 
     def _arrays(
         self, path: str, info: VideoInfo, start: int
@@ -668,6 +564,12 @@ class VideoDataset(Dataset):
         if self.modality == "rgb":
             return self._read(path, info, start, t), None
         with_rgb = self.modality == "rgb+flow"
+        if self.flow_cache is None and rawframes.has_flow(path):  # denseflow's flow frames
+            if self.fps is not None:
+                raise VideoError(path, "flow frames are at the folder's rate; leave fps unset")
+            steps = self._steps(path, start, info.num_frames - 1, t) + info.first_frame
+            rgb = self._read(path, info, start, t) if with_rgb else None
+            return rgb, rawframes.read_flow(path, steps, self.flow_bound)
         if self.flow_cache is None and not self.cache:  # just this clip's flow, from T + 1 frames
             frames = self._read(path, info, start, t + 1)  # decoded once for both streams
             small = flowlib.resize_frames(frames, self.flow_short_side)
@@ -678,6 +580,11 @@ class VideoDataset(Dataset):
         clip_rate = self.fps if self.fps is not None else info.fps
         if abs(rate - clip_rate) > 1e-3 * clip_rate:
             raise VideoError(path, f"flow cache at {rate:g} fps, clips at {clip_rate:g} fps")
+        whole = self.info(path)
+        if (info.first_frame, info.num_frames) != (0, whole.num_frames):  # a segment's fields
+            if self.fps is not None:
+                raise VideoError(path, "a segment cannot be cut from flow at a resampled rate")
+            fields = fields[:, info.first_frame : info.first_frame + info.num_frames - 1]
         return rgb, fields[:, self._steps(path, start, fields.shape[1], t)]
 
     def _flow_estimator(self):
@@ -694,7 +601,8 @@ class VideoDataset(Dataset):
             entry = flowlib.entry_path(self.flow_cache, self.flow_root, path)
             found = flowlib.load_entry(entry, self.flow_settings["bound"])
         else:
-            frames = flowlib.resize_frames(self._cut(path, info, 0, None), self.flow_short_side)
+            whole = self._cut(path, self.info(path), 0, None)
+            frames = flowlib.resize_frames(whole, self.flow_short_side)
             found = (flowlib.compute_flow(frames, estimator=self._flow_estimator()), info.fps)
         if self.cache:
             self._flows[path] = found
@@ -704,8 +612,14 @@ class VideoDataset(Dataset):
         """``count`` frames (all if None) from ``start`` out of the cached whole video."""
         frames = self._frames.get(path)
         if frames is None:
-            frames = video.read_clip(path, info.num_frames, short="error", info=info)
+            whole = self.info(path)
+            frames = (
+                rawframes.read_frames(path, range(whole.num_frames))
+                if Path(path).is_dir()
+                else video.read_clip(path, whole.num_frames, short="error", info=whole)
+            )
             self._frames[path] = frames
+        frames = frames[info.first_frame : info.first_frame + info.num_frames]
         if count is None:
             return frames
         return frames[self._steps(path, start, len(frames), count)]
@@ -723,6 +637,22 @@ class VideoDataset(Dataset):
                 )
             steps = steps % left if self.short == "loop" else np.minimum(steps, left - 1)
         return start + steps
+
+
+def _segment_of(info: VideoInfo, record: VideoRecord) -> VideoInfo:
+    """The part of a file a record's ``segment`` names, as its own video (``first_frame`` set);
+    the whole file when it has no segment."""
+    if record.segment is None:
+        return info
+    start, end = record.segment
+    end = min(end, info.num_frames)
+    if not 0 <= start < end:
+        raise VideoError(
+            record.path, f"segment {record.segment} holds no frame of its {info.num_frames}"
+        )
+    return dataclasses.replace(
+        info, num_frames=end - start, duration=(end - start) / info.fps, first_frame=start
+    )
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from motionprobe.data.kinetics import VideoDataset, collate, load_index
+from motionprobe.data.kinetics import VideoDataset, collate
+from motionprobe.data.layouts import data_root, load_index
+from motionprobe.rawframes import FLOW_BOUND
 from motionprobe.transforms import ClipTransform, Preset
 from motionprobe.types import BadItem, VideoError
 from motionprobe.video import probe
@@ -33,6 +35,7 @@ def make_dataset(
     flow_method: str = "tvl1",
     num_crops: int = 1,
     truncated: str = "skip",
+    flow_bound: float = FLOW_BOUND,
 ) -> tuple[VideoDataset, list[BadItem]]:
     """The dataset of pixel-unit clips ``(3, T, crop, crop)`` of one split.
 
@@ -40,7 +43,8 @@ def make_dataset(
     ``"auto"`` turns it on when the split's decoded frames would fit in ``CACHE_BYTES``. With a
     ``modality`` that has flow, items also carry ``flow`` ``(2, T, crop, crop)`` in pixels, read
     from ``flow_cache`` (made over ``root``) or computed on frames resized to the preset's short
-    side. ``truncated`` is the policy for truncated videos (:class:`VideoDataset`).
+    side, or read from a frame folder's flow frames (quantised with ``flow_bound``).
+    ``truncated`` is the policy for truncated videos (:class:`VideoDataset`).
 
     Returns:
         The dataset and the items its index already found bad (missing files, unknown classes,
@@ -70,11 +74,12 @@ def make_dataset(
         cache=bool(cache),
         modality=modality,
         flow_cache=flow_cache,
-        flow_root=root,
+        flow_root=data_root(root),
         flow_method=flow_method,
         flow_short_side=preset.short_side,
         num_crops=num_crops,
         truncated=truncated,
+        flow_bound=flow_bound,
     )
     return dataset, bad
 

@@ -19,6 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from motionprobe.data.families import AXES_BY_CUE, get_family, ground_truth
+from motionprobe.data.layouts import data_root
 from motionprobe.io import hide_bars, write_csv, write_json
 from motionprobe.types import SPLITS, ClassSpec, kinetics_filename
 from motionprobe.video import write_video
@@ -119,7 +120,7 @@ def synthesize(
 
 def load_cues(root: str | Path) -> dict[str, str]:
     """``{class: cue}`` from a dataset's ``classes.json``; empty if the file is absent."""
-    path = Path(root) / "classes.json"
+    path = data_root(root) / "classes.json"
     if not path.is_file():
         return {}
     return {entry["name"]: entry["cue"] for entry in json.loads(path.read_text())}
@@ -131,7 +132,7 @@ def load_truth(root: str | Path) -> pd.DataFrame:
     Columns ``name, cue, reverse_partner, description, sufficient, order, verdict``; datasets
     written before the axes were recorded get them from their cues. Empty if the file is absent.
     """
-    path = Path(root) / "classes.json"
+    path = data_root(root) / "classes.json"
     cols = ["name", "cue", "reverse_partner", "description", "sufficient", "order", "verdict"]
     if not path.is_file():
         return pd.DataFrame(columns=cols)

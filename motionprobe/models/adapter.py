@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from motionprobe.data.kinetics import load_index
+from motionprobe.data.layouts import load_index
 from motionprobe.flow import clip_flow
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.models.sources import align_classes, is_spec, load_spec

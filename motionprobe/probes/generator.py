@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from motionprobe.data.kinetics import load_index
+from motionprobe.data.layouts import load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import (

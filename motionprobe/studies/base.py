@@ -96,7 +96,9 @@ def study_parser(
     )
     if "data" in study.shared:
         parser.add_argument(
-            "--data", default=None, help="dataset root (default: synthetic controls)"
+            "--data",
+            default=None,
+            help="dataset root, or LAYOUT[@FOLD]:PATH (default: synthetic controls)",
         )
         parser.add_argument(
             "--truncated",
