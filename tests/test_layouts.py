@@ -165,7 +165,16 @@ def _folders(root: Path) -> Path:
     return root
 
 
+def _kinetics(root: Path) -> Path:
+    from motionprobe.data.synthetic import synthesize
+
+    classes = ["move_left", "move_right", "red_object"]
+    return Path(synthesize(root, 3, 2, 2, classes=classes, size=SIZE, frames=FRAMES,
+                           progress=False))  # fmt: skip
+
+
 BUILDERS = {
+    "kinetics": _kinetics,
     "ssv2": _ssv2,
     "diving48": _diving48,
     "ucf101": _ucf101,
@@ -193,6 +202,7 @@ def test_every_layout_is_detected_and_its_bad_rows_listed(roots):
         "mmaction": {"missing file: no missing.mp4", "line 8:", "label 7 outside the 2 classes"},
         "rawframes": {"empty frame folder"},
         "folders": set(),
+        "kinetics": set(),
     }
     for name, root in roots.items():
         split = "test" if name in ("diving48", "ucf101", "hmdb51") else "val"
@@ -334,6 +344,15 @@ def test_check_train_and_probe_run_on_each_layout_from_the_cli(roots, name, tmp_
         mine = rev[rev["label"] == "Opening something"]
         row = rates.set_index("class").loc["Opening something"]
         assert row["reverse_to_partner"] == (mine["pred"] == "Closing something").mean()
+    if name == "ucf101":  # a study reads the same data, its fold chosen in the spec
+        out = tmp_path / "study"
+        argv = ["--quiet", "study", "temporal_taxonomy", "--data", f"ucf101@2:{root}",
+                "--checkpoint", f"c3d={run / 'checkpoints' / 'best.pt'}", "--split", "test",
+                "--out", str(out)]  # fmt: skip
+        assert main(argv) == 0
+        probed = pd.read_parquet(out / "c3d" / "predictions.parquet")["video_id"]
+        fold2 = {r.video_id for r in load_index(f"ucf101@2:{root}", "test").records}
+        assert set(probed) == fold2 != {r.video_id for r in load_index(root, "test").records}
 
 
 def test_a_flow_model_trains_on_the_flow_frames_of_frame_folders(roots, tmp_path, monkeypatch):
