@@ -98,7 +98,13 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> None:
-    check_dataset(args.root, out=args.out, frames=args.frames, label_map=args.label_map)
+    check_dataset(
+        args.root,
+        out=args.out,
+        frames=args.frames,
+        label_map=args.label_map,
+        truncated=args.truncated,
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -328,6 +334,7 @@ def _add_check(sub) -> None:
     p.add_argument("--frames", type=int, default=default(check_dataset, "frames"),
                    help="clip length the videos must hold")  # fmt: skip
     p.add_argument("--label-map", default=None)
+    _add_truncated(p, default(check_dataset, "truncated"))
     p.set_defaults(func=cmd_check)
 
 

@@ -447,6 +447,14 @@ def test_truncated_videos_are_skipped_or_used_up_to_their_damage_by_policy(
     assert "used its 76 decodable frames of the 164 its header declares" in bad["reason"][0]
     config = json.loads((tmp_path / "use" / "config.json").read_text())
     assert config["truncated"] == "use"
+    for policy, ok in (("skip", False), ("use", True)):  # check says the same as the runs
+        table = tmp_path / f"check_{policy}.csv"
+        argv = ["--quiet", "check", str(data), "--frames", "16", "--out", str(table),
+                "--truncated", policy]  # fmt: skip
+        assert main(argv) == 0
+        row = pd.read_csv(table, keep_default_na=False).set_index("path").loc[str(cut)]
+        assert bool(row["ok"]) is ok and "truncated" in row["error"]
+        assert ("76 decodable frames used" in row["error"]) is ok
 
     # The last of 3 evenly spaced clips ends on the last decodable frame, read exactly.
     from motionprobe.data.kinetics import VideoDataset

@@ -67,15 +67,16 @@ def _decode_all(path: Path, info: Any) -> None:
     if n <= 0:
         raise VideoError(path, "no decodable video frames")
     chunk = max(16, _DECODE_BUDGET // max(1, int(info.width) * int(info.height) * 3))
+    policy = "use" if info.truncated else "skip"
     for first in range(0, n, chunk):
-        video.read_frames(path, range(first, min(first + chunk, n)))
+        video.read_frames(path, range(first, min(first + chunk, n)), truncated=policy)
 
 
-def _check_file(path: Path, frames: int, decode: bool) -> dict[str, Any]:
+def _check_file(path: Path, frames: int, decode: bool, truncated: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(CHECK_COLUMNS)
     row.update(path=str(path), ok=False, error="")
     try:
-        info = video.probe(path)
+        info = video.probe(path, truncated)
         row.update(
             frames=int(info.num_frames), fps=float(info.fps), width=info.width, height=info.height
         )
@@ -94,6 +95,8 @@ def _check_file(path: Path, frames: int, decode: bool) -> dict[str, Any]:
         )
         return row
     row["ok"] = True
+    if info.truncated:  # usable under truncated="use", and said so
+        row["error"] = f"truncated: {info.num_frames} decodable frames used (truncated='use')"
     return row
 
 
@@ -167,6 +170,7 @@ def check_dataset(
     decode: bool = True,
     label_map: LabelMap = None,
     progress: bool = True,
+    truncated: str = "skip",
 ) -> pd.DataFrame:
     """Check every video under ``root`` and every row of its split CSVs.
 
@@ -184,6 +188,8 @@ def check_dataset(
         frames: Clip length the dataset will be read with.
         decode: Decode every frame (slow, thorough) rather than only probing.
         label_map: Label map file or class names; CSV rows of other classes are bad.
+        truncated: ``use``: a truncated video is ok when its decodable frames suffice (its
+            ``error`` then says how many were used), as runs with that policy read it.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -206,7 +212,7 @@ def check_dataset(
     files = _video_files(root, exclude=out_path)
     rows: dict[str, dict[str, Any]] = {}
     for path in tqdm(files, desc="check", unit="video", disable=hide_bars(progress)):
-        rows[str(path)] = _check_file(path, frames, decode)
+        rows[str(path)] = _check_file(path, frames, decode, truncated)
     for item in _index_bad(spec, root, layout, classes):
         row = rows.get(item.path)
         if row is None:
