@@ -126,6 +126,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = TrainConfig(**given)
     result = train(config)
     test = f", test acc {result['test_acc']:.3f}" if "test_acc" in result else ""
+    if result.get("selected_on") == "test":  # no val split: the best epoch was chosen on test
+        test += " (best epoch chosen on test: the layout has no val split)"
     print(
         f"train: best val acc {result['best_val_acc']:.3f}{test}, {result['bad_items']} bad items "
         f"-> {Path(result['checkpoint']).resolve()}"

@@ -138,7 +138,8 @@ class EvalConfig(RunConfig):
         device: Torch device.
         workers: DataLoader workers.
         label_map: Class-order file of the dataset.
-        flow_cache: A flow cache over ``data`` (default: the one each checkpoint trained with).
+        flow_cache: A flow cache over ``data`` (default: the one each checkpoint trained with;
+            ``none``: flow computed from the frames, as the probe does).
         fusion: ``logits`` (sum) or ``softmax`` (mean of scores) for two checkpoints.
         weights, frames: For the model specs among ``checkpoints`` (a checkpoint file keeps
             its own clip length; :func:`motionprobe.models.adapter.make_target`).
@@ -240,16 +241,16 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
     if not 1 <= len(checkpoints) <= 2:
         raise ValueError(f"give one checkpoint or two to fuse, got {len(checkpoints)}")
     out = Path(cfg.out)
-    tables, all_logits, bad, classes = [], [], [], None
+    tables, all_logits, bad, own = [], [], [], []
     for path in checkpoints:
         # Two models fused late each keep their own clip: only a spec takes --frames/--weights.
         spec = dict(frames=cfg.frames, weights=cfg.weights) if is_spec(path) else {}
         target = make_target(path, cfg.device, **spec)
         index = load_index(cfg.data, split, label_map=cfg.label_map)
         align_target(target, index.classes, cfg.partial_classes)
-        if classes is not None and target.classes != classes:
-            raise ValueError(f"{path}: its classes differ from {checkpoints[0]}'s; cannot fuse")
         classes, trained = target.classes, target.info.get("train_config", {})
+        own.append(classes)
+        cache = None if cfg.flow_cache == "none" else cfg.flow_cache or trained.get("flow_cache")
         loader, _, index_bad = make_loader(
             cfg.data,
             split,
@@ -264,7 +265,7 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
             label_map=cfg.label_map,
             workers=cfg.workers,
             modality=target.modality,
-            flow_cache=cfg.flow_cache or trained.get("flow_cache"),
+            flow_cache=cache,
             flow_method=target.flow_method,
             num_crops=cfg.num_crops,
             truncated=cfg.truncated,
@@ -274,9 +275,16 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
         tables.append(table)
         all_logits.append(logits)
         bad += index_bad + view_bad
-    table, logits = tables[0], all_logits[0]
+    table, logits, classes = tables[0], all_logits[0], own[0]
     if len(tables) == 2:
-        table, logits = _fuse_views(tables, all_logits, fusion)
+        # Two models may order their classes differently, or lack some: fuse on the shared ones.
+        classes = [c for c in own[0] if c in set(own[1])]
+        if not classes:
+            raise ValueError(f"{checkpoints[0]} and {checkpoints[1]} share no class; cannot fuse")
+        pairs = [
+            _on_classes(t, x, c, classes) for t, x, c in zip(tables, all_logits, own, strict=True)
+        ]
+        table, logits = _fuse_views([p[0] for p in pairs], [p[1] for p in pairs], fusion)
     labels = table["label"].to_numpy()
     clip_top1 = logits.argmax(1) == labels
     confusion, per_class, predictions = _video_level(table, logits, classes, clip_top1)
@@ -294,7 +302,9 @@ def _evaluate_checkpoints(cfg: EvalConfig, progress: bool) -> EvalResult:
         bad_items=skipped(bad_items_frame(bad)),
         out=str(out),
     )
-    resolved = cfg.resolved(checkpoints=[str(Path(c).resolve()) for c in checkpoints])
+    resolved = cfg.resolved(
+        checkpoints=[str(c) if is_spec(c) else str(Path(c).resolve()) for c in checkpoints]
+    )
     write_json(out / "config.json", {"run": EvalConfig.kind, **resolved.to_dict()})
     write_json(out / "summary.json", summary.to_dict())
     write_csv(out / "per_class.csv", per_class)
@@ -375,6 +385,20 @@ def _video_level(
         }
     )
     return confusion, per_class, predictions
+
+
+def _on_classes(
+    table: pd.DataFrame, logits: np.ndarray, own: list[str], classes: list[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A model's views and logits ``(views, len(own))`` on ``classes`` (a subset of ``own``,
+    in another order): labels renumbered, views of other classes dropped."""
+    position = {c: i for i, c in enumerate(own)}
+    columns = np.array([position[c] for c in classes], dtype=np.int64)
+    renumber = np.full(len(own), -1, dtype=np.int64)
+    renumber[columns] = np.arange(len(classes))
+    labels = renumber[table["label"].to_numpy(dtype=np.int64)]
+    keep = labels >= 0
+    return table[keep].assign(label=labels[keep]).reset_index(drop=True), logits[keep][:, columns]
 
 
 def _fuse_views(

@@ -19,8 +19,12 @@ import numpy as np
 
 from motionprobe.types import VideoError, VideoInfo
 
-#: Frame rate a folder is read at (folders record none; MMAction2 extracts at the native rate).
+#: Frame rate a folder's info states (folders record none). Clips are cut from a folder at its
+#: own rate whatever rate a model asks for, as MMAction2 does: its frames were extracted at
+#: the rate its maker chose.
 FOLDER_FPS = 30.0
+#: The ``codec`` of a frame folder's :class:`~motionprobe.types.VideoInfo`.
+CODEC = "frames"
 #: Quantisation bound of denseflow's flow JPEGs (its ``--bound`` default).
 FLOW_BOUND = 20.0
 #: File names of RGB frames and of the two flow components, with their 1-based number.
@@ -76,11 +80,16 @@ def probe_frames(folder: str | Path) -> VideoInfo:
             frame.
     """
     files = frame_files(folder)
-    if not files:
-        raise VideoError(folder, "empty frame folder: no img_00001.jpg-style frames")
+    if not files:  # a flow-only extraction: N - 1 flow frames stand for N frames
+        files = _numbered(Path(folder), FLOW_PATTERNS["x"])
+        if not files:
+            raise VideoError(folder, "empty frame folder: no img_00001.jpg-style frames")
+        height, width = _image(files[0], cv2.IMREAD_GRAYSCALE).shape[:2]
+        n = len(files) + 1
+        return VideoInfo(str(folder), n / FOLDER_FPS, FOLDER_FPS, n, width, height, CODEC)
     height, width = _image(files[0], cv2.IMREAD_COLOR).shape[:2]
     n = len(files)
-    return VideoInfo(str(folder), n / FOLDER_FPS, FOLDER_FPS, n, width, height, "jpeg frames")
+    return VideoInfo(str(folder), n / FOLDER_FPS, FOLDER_FPS, n, width, height, CODEC)
 
 
 def read_frames(folder: str | Path, indices: Sequence[int]) -> np.ndarray:

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from motionprobe.io import write_json
-from motionprobe.types import RunError
+from motionprobe.types import RunError, absolute_data
 
 #: ``{kind: config class}`` of every registered kind of run.
 RUNS: dict[str, type[RunConfig]] = {}
@@ -111,7 +111,7 @@ class RunConfig:
     def resolved(self: C, target_info: Mapping[str, Any] | None = None, **changes: Any) -> C:
         """What the run writes: ``data`` absolute, ``out`` a string, the checkpoint's resolved
         path from the model adapter's ``target_info`` (when it has one), then ``changes``."""
-        base: dict[str, Any] = {"data": str(Path(self.data).resolve()), "out": str(self.out)}
+        base: dict[str, Any] = {"data": absolute_data(self.data), "out": str(self.out)}
         if target_info and "checkpoint" in target_info:
             base["checkpoint"] = target_info["checkpoint"]
         return replace(self, **{**base, **changes})

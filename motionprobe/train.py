@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from motionprobe.data.layouts import load_index
+from motionprobe.data.layouts import has_split, load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.device import autocast, environment, gather, setup_distributed
 from motionprobe.evaluate import evaluate
@@ -220,8 +220,8 @@ def _train(config: TrainConfig, progress: bool) -> dict:
     }
     if run.world > 1:
         torch.distributed.barrier()  # best.pt is complete before any rank reads it
-    if _has_split(config.data, "test", config.label_map):
-        result |= run.test()
+    if has_split(config.data, "test", config.label_map):
+        result |= run.test() | {"selected_on": run.cfg["val_split"]}
     table = bad_items_frame(run.bad)
     result["bad_items"] = skipped(table)
     if run.main:
@@ -315,7 +315,12 @@ class _Run:
             config.data, "train", classes, train=True, flip=config.flip, **loader_args
         )
         # UCF101, HMDB51 and Diving48 have no val split: their test split validates.
-        val = "val" if _has_split(config.data, "val", config.label_map) else "test"
+        if train_set.records and all(r.split is None for r in train_set.records):
+            raise RunError(
+                f"{config.data}: class folders without train/ and val/ folders have no "
+                "separate splits to train and validate on"
+            )
+        val = "val" if has_split(config.data, "val", config.label_map) else "test"
         val_loader, val_set, val_bad = make_loader(
             config.data, val, classes, train=False, **loader_args
         )
@@ -550,14 +555,6 @@ class _Run:
             save_checkpoint(self.ckpt_dir / "best.pt", best, self.classes, self.cfg,
                             epoch=ckpt["epoch"], metrics=ckpt["metrics"])  # fmt: skip
         return {"test_acc": test["acc"], "test_n": test["n"]}
-
-
-def _has_split(data: str, split: str, label_map: str | None) -> bool:
-    """Whether the dataset has videos of ``split`` (its layout may not have the split at all)."""
-    try:
-        return bool(load_index(data, split, label_map=label_map).records)
-    except (FileNotFoundError, ValueError):
-        return False
 
 
 def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,25 @@ class VideoError(Exception):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+#: A ``--data`` value that forces a dataset layout: ``LAYOUT[@FOLD]:PATH``
+#: (:class:`motionprobe.data.layouts.DataSpec`).
+DATA_SPEC = re.compile(r"^(?P<layout>[a-z][a-z0-9_]*)(?:@(?P<fold>\d+))?:(?P<root>.+)$")
+
+
+def absolute_data(data: str | Path) -> str:
+    """A ``--data`` value with its folder made absolute (a ``LAYOUT[@FOLD]:`` prefix kept).
+
+    >>> absolute_data("ucf101@2:/data/UCF101"), absolute_data("/data/k400")
+    ('ucf101@2:/data/UCF101', '/data/k400')
+    """
+    text = str(data)
+    match = DATA_SPEC.match(text)
+    if match is None or Path(text).exists():
+        return str(Path(text).resolve())
+    prefix = text[: match.start("root")]
+    return f"{prefix}{Path(match['root']).resolve()}"
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _diving48(root: Path) -> Path:
             for j in range(3):
                 vid = f"{split}{k}{j}_00001"
                 _video(root / "rgb" / f"{vid}.mp4", seed=k)
-                entries.append({"vid_name": vid, "label": k, "start_frame": 2, "end_frame": 21})
+                entries.append({"vid_name": vid, "label": k, "start_frame": 2, "end_frame": 22})
         entries.append({"vid_name": "nowhere_00001", "label": 0, "start_frame": 0, "end_frame": 9})
         entries.append({"vid_name": f"{split}000_00001", "label": 48, "start_frame": 0,
                         "end_frame": 9})  # fmt: skip
@@ -161,7 +161,7 @@ def _rawframes(root: Path, bound: float = 20.0) -> Path:
 
 
 def _folders(root: Path) -> Path:
-    for k, cls in enumerate(["climb", "push"]):
+    for k, cls in enumerate(["move_left", "move_right"]):  # classes of the Kinetics fixture
         for j in range(3):
             _video(root / cls / f"{j}.mp4", seed=k)
     return root
@@ -294,8 +294,7 @@ def test_folds_and_forced_layouts(roots):
         load_index(f"ssv2@2:{roots['ssv2']}", "train")
     with pytest.raises(ValueError, match="takes folds one of"):
         load_index(f"ucf101@4:{ucf}", "train")
-    with pytest.raises(ValueError, match="needs --layout"):
-        data_spec(ucf, None, 2)
+    assert data_spec(ucf, None, 2) == f"ucf101@2:{ucf}"  # --fold alone: the detected layout
     assert detect_layout(f"folders:{roots['ssv2']}").name == "folders"  # forced, not detected
 
 
@@ -325,11 +324,18 @@ def test_check_train_and_probe_run_on_each_layout_from_the_cli(roots, name, tmp_
     layout = LAYOUT_OF.get(name, name)
     assert f"({layout} layout)" in capsys.readouterr().out
     run = tmp_path / "run"
-    argv = ["--quiet", "train", "--model", "c3d_tiny", "--data", root, "--out", str(run),
+    if name == "folders":  # no split folders: probed, never trained and validated on itself
+        argv = ["train", "--model", "c3d_tiny", "--data", root, "--out", str(run)]
+        assert main(argv) == EXIT_ERROR
+        assert "no separate splits" in capsys.readouterr().err
+    trained_on = str(roots["kinetics"]) if name == "folders" else root
+    argv = ["--quiet", "train", "--model", "c3d_tiny", "--data", trained_on, "--out", str(run),
             "--epochs", "1", "--frames", "16", "--batch-size", "4", "--workers", "0"]  # fmt: skip
     assert main(argv) == 0, name
     config = json.loads((run / "config.json").read_text())
     assert config["val_split"] == ("test" if name in ("diving48", "ucf101", "hmdb51") else "val")
+    summary = capsys.readouterr().out
+    assert ("best epoch chosen on test" in summary) == (config["val_split"] == "test")
     bad = pd.read_csv(run / "bad_items.csv")
     if name in ("ssv2", "hmdb51", "mmaction", "rawframes", "diving48"):
         assert len(bad) and not bad["used"].any()  # listed with reasons, never substituted
@@ -399,5 +405,42 @@ def test_partner_rates_count_reversed_clips_predicted_as_the_partner():
 def test_a_mistyped_layout_is_one_clear_error(roots, capsys, tmp_path):
     code = main(["probe", "--checkpoint", "x.pt", "--data", str(roots["ssv2"]), "--out",
                  str(tmp_path / "p"), "--fold", "2"])  # fmt: skip
-    assert code == EXIT_ERROR
-    assert "--fold needs --layout" in capsys.readouterr().err
+    assert code == EXIT_ERROR  # a fold for a layout that has none, before any work
+    assert "layout ssv2 takes folds none, not 2" in capsys.readouterr().err
+
+
+def test_mmaction_lists_are_preferred_and_picked_by_kind_and_split(tmp_path):
+    """An MMAction2 copy of UCF101: split files beside video and rawframe lists, test lists
+    named val, three official splits."""
+    root = tmp_path / "ucf"
+    (root / "annotations").mkdir(parents=True)
+    (root / "annotations" / "trainlist01.txt").write_text("Archery/v_a.avi 1\n")
+    (root / "annotations" / "classInd.txt").write_text("1 Archery\n2 Basketball\n")
+    for fold in (1, 2):
+        for split in ("train", "val"):
+            rel = f"{split}{fold}.mp4"
+            _video(root / "videos" / rel, seed=fold)
+            for kind in ("videos", "rawframes"):
+                name = f"ucf101_{split}_split_{fold}_{kind}.txt"
+                (root / "annotations" / name).write_text(f"{rel} {fold - 1}\n")
+    index = load_index(root, "train")
+    assert index.layout == "mmaction" and [r.video_id for r in index.records] == ["train1"]
+    assert [r.video_id for r in load_index(f"mmaction@2:{root}", "test").records] == ["val2"]
+    assert index.classes == ["Archery", "Basketball"]  # classInd.txt beside the lists
+
+
+def test_frame_folders_are_read_at_their_own_rate(roots):
+    """A model trained at 25 fps asks for clips at 25 fps: a folder has no rate, so its frames
+    are taken as they are (no resampling of an assumed rate)."""
+    index = load_index(roots["rawframes"], "train")
+    record = index.records[0]
+    clip = VideoDataset([record], index.classes, frames=8, fps=25.0, sampling="uniform")
+    grey = clip[0]["video"].numpy()[:, 0, 0, 0].astype(int)
+    start = (FRAMES - 8) // 2
+    assert np.abs(grey - np.arange(start, start + 8) * 8).max() <= 2
+    only_flow = record.path.parent / "only_flow"
+    only_flow.mkdir()
+    for f in record.path.glob("flow_*"):
+        (only_flow / f.name).write_bytes(f.read_bytes())
+    info = rawframes.probe_frames(only_flow)
+    assert info.num_frames == FRAMES and info.codec == rawframes.CODEC

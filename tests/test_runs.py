@@ -186,6 +186,8 @@ def mistakes_setup(datasets, tmp_path_factory):
     attributed = root / "attributed"  # a finished attribution run with other settings
     write_json(attributed / "config.json", {"run": "attribution", "fingerprint": {"seed": 9}})
     (attributed / "clips.csv").write_text("video_id\n")
+    (root / "out_of_layouts").mkdir()
+    (root / "out_of_layouts" / "readme.txt").write_text("no videos here")
     return {"data": str(one), "ckpt": str(ckpt), "root": str(root), "empty": str(empty)}
 
 
@@ -248,6 +250,10 @@ MISTAKES = [
     ),
     ("probe --model torchvision:s3d --frames 4 --data {data} --out {out}", "at least 14 frames"),
     ("probe --model no_such_module:build --data {data} --out {out}", "cannot import"),
+    ("probe --checkpoint {ckpt} --data ucf101:{data} --out {out}", "no trainlist01.txt"),
+    ("probe --checkpoint {ckpt} --data {data} --out {out} --fold 4", "takes folds none"),
+    ("check {root}/out_of_layouts", "no known dataset layout"),
+    ("evaluate --checkpoint {ckpt} --data {data} --out {out} --layout ssv2", "labels.json"),
 ]
 
 

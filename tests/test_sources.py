@@ -465,3 +465,17 @@ def test_the_gap_study_fuses_a_foreign_rgb_model_with_our_flow_i3d_clip_by_clip(
 
     (out / "report.md").unlink()
     assert make_report(out).read_text() == text  # re-rendered from the saved tables alone
+
+
+def test_two_models_fuse_on_their_shared_classes_whatever_their_order():
+    """A foreign model's classes in its own order, one of them missing from the other model:
+    its views and logit columns are renumbered onto the shared classes before fusion."""
+    from motionprobe.evaluate import _on_classes
+
+    own = ["c", "a", "b"]  # this model's order
+    table = pd.DataFrame({"video_id": ["v0", "v1", "v2"], "label": [0, 1, 2],
+                          "clip_index": 0, "crop_index": 0})  # fmt: skip
+    logits = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0], [0.0, 1.0, 7.0]], np.float32)
+    moved, columns = _on_classes(table, logits, own, ["a", "b"])  # 'c' is not shared
+    assert moved["video_id"].tolist() == ["v1", "v2"] and moved["label"].tolist() == [0, 1]
+    assert np.array_equal(columns, [[5.0, 1.0], [1.0, 7.0]])  # columns a, b

@@ -143,7 +143,7 @@ def _index_bad(spec: Any, root: Path, layout: str, classes: list[str] | None) ->
     """The rows of the layout's split files that cannot be used (unknown class, missing file,
     malformed file); for Kinetics, every CSV with its columns, whatever its split names."""
     bad: list[BadItem] = []
-    if layout != "kinetics":
+    if layout != "kinetics":  # flat class folders answer every split alike: each reason once
         for split in SPLITS:
             try:
                 bad += load_index(spec, split, label_map=classes).bad
@@ -151,7 +151,7 @@ def _index_bad(spec: Any, root: Path, layout: str, classes: list[str] | None) ->
                 continue  # the layout has no such split
             except ValueError as e:
                 bad.append(BadItem("", str(root), f"unreadable {split} split: {e}"))
-        return bad
+        return list({(b.path, b.reason): b for b in bad}.values())
     for csv in _split_csvs(root):
         try:
             splits = read_kinetics_csv(csv)["split"].dropna().astype(str).str.strip().unique()

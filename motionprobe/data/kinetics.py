@@ -462,13 +462,11 @@ class VideoDataset(Dataset):
     def available(self, info: VideoInfo) -> int:
         """Frame positions a clip may start from, at the sampling rate.
 
-        With flow, the frame after the clip's last must exist too, so one position fewer.
+        With flow, the frame after the clip's last must exist too, so one position fewer. A
+        frame folder is read at its own rate.
         """
-        total = (
-            int(info.num_frames)
-            if self.fps is None
-            else int(np.floor(info.duration * self.fps + 1e-6))
-        )
+        native = self.fps is None or info.codec == rawframes.CODEC
+        total = int(info.num_frames) if native else int(np.floor(info.duration * self.fps + 1e-6))
         return total - 1 if self.modality != "rgb" else total
 
     def clip_start(self, index: int, info: VideoInfo) -> int:
@@ -505,11 +503,12 @@ class VideoDataset(Dataset):
         item = {"label": label, "video_id": record.video_id, "clip_index": clip_index, "path": path}
         item["crop_index"] = crop_index
         if info.truncated:
-            declared = f" of the {info.declared_frames} its header declares" * bool(
-                info.declared_frames
+            whole = self.info(path)  # the file's count, not a segment's
+            declared = f" of the {whole.declared_frames} its header declares" * bool(
+                whole.declared_frames
             )
             item["note"] = (
-                f"truncated: used its {info.num_frames} decodable frames{declared} "
+                f"truncated: used its {whole.num_frames} decodable frames{declared} "
                 "(truncated='use')"
             )
         if hasattr(self.transform, "rng"):
@@ -533,12 +532,9 @@ class VideoDataset(Dataset):
         """``count`` frames from frame ``start`` (at the sampling rate), uint8 ``(n, H, W, 3)``."""
         if self.cache:
             return self._cut(path, info, start, count)
-        if Path(path).is_dir():  # a frame folder: frames by index, resampled by index
-            rate = self.fps if self.fps is not None else info.fps
-            available = int(np.floor(info.num_frames / info.fps * rate + 1e-6))
-            steps = self._steps(path, start, available, count)
-            native = np.floor(steps / rate * info.fps + 1e-6).astype(int)
-            return rawframes.read_frames(path, native + info.first_frame)
+        if info.codec == rawframes.CODEC:  # a frame folder: its own rate, frames by index
+            steps = self._steps(path, start, info.num_frames, count)
+            return rawframes.read_frames(path, steps + info.first_frame)
         rate = self.fps if self.fps is not None else info.fps
         steps = None
         if info.first_frame or info.num_frames < self.info(path).num_frames:  # a segment
@@ -565,8 +561,6 @@ class VideoDataset(Dataset):
             return self._read(path, info, start, t), None
         with_rgb = self.modality == "rgb+flow"
         if self.flow_cache is None and rawframes.has_flow(path):  # denseflow's flow frames
-            if self.fps is not None:
-                raise VideoError(path, "flow frames are at the folder's rate; leave fps unset")
             steps = self._steps(path, start, info.num_frames - 1, t) + info.first_frame
             rgb = self._read(path, info, start, t) if with_rgb else None
             return rgb, rawframes.read_flow(path, steps, self.flow_bound)

@@ -536,6 +536,7 @@ def _finish(
     predictions = stats.param_columns(predictions)
     bad_tables = [pd.read_csv(p) for p in sorted(parts.glob("batch_*.bad.csv"))]
     bad_table = pd.concat([bad_items_frame(bad), *bad_tables], ignore_index=True)
+    bad_table["used"] = bad_table["used"].fillna(False).astype(bool)  # parts of older runs
     energy: dict[str, list[float]] = {}
     for p in sorted(parts.glob("batch_*.energy.json")):
         for label, (total, count) in json.loads(p.read_text()).items():

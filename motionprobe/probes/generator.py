@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from motionprobe.data.layouts import load_index
+from motionprobe.data.layouts import has_split, load_index
 from motionprobe.data.loaders import make_loader
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import (
@@ -478,7 +478,8 @@ class GeneratorConfig(RunConfig):
         device: Torch device.
         seed: Seed of the generator's weights, the data order, the phases and the noise.
         split: Training split.
-        val_split: Split of the final motion evaluation.
+        val_split: Split of the final motion evaluation (default: ``val``, or ``test`` for a
+            layout without a val split such as UCF101).
         frames: The classifier's clip length (recorded; taken from the checkpoint).
         truncated: ``skip`` truncated videos (bad items) or ``use`` the frames before their
             damage (listed as used; :data:`motionprobe.video.TRUNCATED_POLICIES`).
@@ -497,7 +498,7 @@ class GeneratorConfig(RunConfig):
     device: str = "cpu"
     seed: int = 0
     split: str = "train"
-    val_split: str = "val"
+    val_split: str | None = None
     frames: int | None = None
     truncated: str = "skip"
 
@@ -584,7 +585,8 @@ def _train_generator(cfg: GeneratorConfig, progress: bool) -> GeneratorResult:
     )
     # Both loaders up front: a missing split fails before training, not after it.
     train_loader, train_set, bad = make_loader(cfg.data, cfg.split, train=True, **loader_args)
-    val_loader, _, val_bad = make_loader(cfg.data, cfg.val_split, train=False, **loader_args)
+    val_split = cfg.val_split or ("val" if has_split(cfg.data, "val") else "test")
+    val_loader, _, val_bad = make_loader(cfg.data, val_split, train=False, **loader_args)
     bad = list(bad) + list(val_bad)
 
     torch.manual_seed(seed)

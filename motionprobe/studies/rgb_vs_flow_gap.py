@@ -343,6 +343,7 @@ def _late_fusion(ctx: StudyContext, args: argparse.Namespace, common: dict) -> N
         workers=ctx.workers,
         fusion=args.fusion,
         truncated=ctx.truncated,
+        flow_cache="none",  # flow from the frames, as the flow probe computes it: paired clips
         progress=ctx.progress,
         **rgb,
     )

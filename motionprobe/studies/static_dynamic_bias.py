@@ -20,6 +20,7 @@ from motionprobe.report import find_setting, frame_table, pct, read_config
 from motionprobe.runs import read_run
 from motionprobe.studies.base import Study, register_study
 from motionprobe.studies.context import StudyContext, named_checkpoints
+from motionprobe.types import absolute_data
 
 
 def _lean(static: float, dynamic: float, margin: float = 0.02) -> str:
@@ -238,7 +239,7 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
         "static_dynamic_bias",
         vars(args),
         checkpoints=used,
-        data=str(ctx.data.resolve()),
+        data=absolute_data(ctx.data),
         split=args.split,
         clips_per_class=clips,
         seed=args.seed,

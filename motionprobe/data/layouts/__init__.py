@@ -16,6 +16,7 @@ from motionprobe.data.layouts.base import (
     data_root,
     data_spec,
     detect_layout,
+    has_split,
     load_index,
     register_layout,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "data_root",
     "data_spec",
     "detect_layout",
+    "has_split",
     "hmdb51_index",
     "load_index",
     "register_layout",

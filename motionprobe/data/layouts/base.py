@@ -13,12 +13,12 @@ looked for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from motionprobe.data.kinetics import DatasetIndex, LabelMap
+from motionprobe.types import DATA_SPEC
 
 #: ``index(root, split, label_map, fold) -> DatasetIndex``.
 IndexFn = Callable[[Path, str, LabelMap, int | None], DatasetIndex]
@@ -57,9 +57,6 @@ def register_layout(layout: Layout) -> Layout:
     return layout
 
 
-_SPEC = re.compile(r"^(?P<layout>[a-z][a-z0-9_]*)(?:@(?P<fold>\d+))?:(?P<root>.+)$")
-
-
 @dataclass(frozen=True)
 class DataSpec:
     """A parsed ``--data`` value: the root, and the forced layout and fold if any.
@@ -80,7 +77,7 @@ class DataSpec:
         if isinstance(data, DataSpec):
             return data
         text = str(data)
-        match = _SPEC.match(text)
+        match = DATA_SPEC.match(text)
         if match is None or Path(text).exists() or match["layout"] not in LAYOUTS:
             return cls(Path(text))
         fold = int(match["fold"]) if match["fold"] else None
@@ -109,9 +106,11 @@ def data_spec(root: str | Path, layout: str | None = None, fold: int | None = No
     fold = fold if fold is not None else spec.fold
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {sorted(LAYOUTS)}")
-    if fold is not None and layout is None:
-        raise ValueError("--fold needs --layout ucf101 or hmdb51 (or a LAYOUT@FOLD:PATH spec)")
-    return str(DataSpec(spec.root, layout, fold))
+    if fold is not None and layout is None:  # the fold of the layout the root has
+        layout = detect_layout(spec.root).name
+    spec = DataSpec(spec.root, layout, fold)
+    detect_layout(spec)  # a fold the layout does not take is refused here, before any work
+    return str(spec)
 
 
 def data_root(data: str | Path | DataSpec) -> Path:
@@ -142,6 +141,14 @@ def detect_layout(data: str | Path | DataSpec) -> Layout:
         allowed = f"one of {list(layout.folds)}" if layout.folds else "none"
         raise ValueError(f"{spec}: layout {layout.name} takes folds {allowed}, not {spec.fold}")
     return layout
+
+
+def has_split(data: str | Path | DataSpec, split: str, label_map: LabelMap = None) -> bool:
+    """Whether the dataset has videos in ``split`` (UCF101, HMDB51 and Diving48 have no val)."""
+    try:
+        return bool(load_index(data, split, label_map).records)
+    except FileNotFoundError:
+        return False
 
 
 def load_index(

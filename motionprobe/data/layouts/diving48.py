@@ -3,7 +3,8 @@
 
 The vocabulary lists each class's take-off, somersaults, twists and flight position; a class is
 named by them joined with spaces (``Back 15som 05Twis FREE``), or ``class_07`` without the file.
-``start_frame`` and ``end_frame`` (inclusive) become the record's segment. The V1 files
+``start_frame`` and ``end_frame`` become the record's segment (frames ``start_frame ..
+end_frame - 1``: ``end_frame`` counts frames, as the published conversions read it). The V1 files
 (``Diving48_{train,test}.json``) are read when the V2 ones are absent; Diving48 has no val split.
 """
 
@@ -80,14 +81,14 @@ def diving48_index(root: str | Path, split: str, label_map: LabelMap = None) -> 
         where = str(found or root / VIDEO_FOLDERS[0] / f"{vid}.mp4")
         label = entry.get("label")
         try:
-            segment = (int(entry.get("start_frame", 0)), int(entry["end_frame"]) + 1)
+            segment = (int(entry.get("start_frame", 0)), int(entry["end_frame"]))
         except (KeyError, TypeError, ValueError):
             segment = None  # the whole file
         if not isinstance(label, int) or not 0 <= label < len(classes):
             source = _label_map_name(label_map) if label_map is not None else "the vocabulary"
             bad.append(BadItem(vid, where, f"label {label!r} not a class of {source}"))
         elif segment is not None and segment[0] >= segment[1]:
-            bad.append(BadItem(vid, where, f"empty frame range {segment[0]}..{segment[1] - 1}"))
+            bad.append(BadItem(vid, where, f"empty frame range {segment[0]}..{segment[1]}"))
         elif found is None:
             bad.append(BadItem(vid, where, f"missing file: no {vid}.* in {VIDEO_FOLDERS}"))
         else:

@@ -14,6 +14,7 @@ A name with ``split_K`` (``ucf101_train_split_2_videos.txt``) is official split 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from motionprobe.data.kinetics import DatasetIndex, LabelMap, _resolve_label_map, load_label_map
@@ -42,13 +43,17 @@ def _lists(root: Path, split: str) -> list[Path]:
 
 
 def _pick(files: list[Path], fold: int | None) -> Path:
-    """The list of official split ``fold`` (default: the first, or ``split_1``)."""
-    if fold is None and len(files) == 1:
-        return files[0]
+    """The list to read: video lists before rawframe lists, and among lists tagged
+    ``split_K`` the one of ``fold`` (default 1)."""
+    videos = [p for p in files if p.name.lower().endswith("videos.txt")]
+    pool = videos or files
+    tagged = [p for p in pool if re.search(r"split_?\d", p.name.lower())]
+    if not tagged and fold is None:
+        return pool[0]
     tag = f"split_{fold or 1}"
-    match = [p for p in files if tag in p.name.lower()]
+    match = [p for p in tagged if re.search(rf"split_?{fold or 1}(?!\d)", p.name.lower())]
     if not match:
-        raise FileNotFoundError(f"no list file with {tag} among {[p.name for p in files]}")
+        raise FileNotFoundError(f"no list file with {tag} among {[p.name for p in pool]}")
     return match[0]
 
 
@@ -98,6 +103,8 @@ def mmaction_index(
     """
     root = Path(root)
     files = _lists(root, split)
+    if not files and split == "test":  # MMAction2 names UCF101/HMDB51's test lists "val"
+        files = _lists(root, "val")
     if not files:
         raise FileNotFoundError(f"{root}: no *{split}*videos.txt or rawframes.txt list")
     list_file = _pick(files, fold)
@@ -135,7 +142,7 @@ LAYOUT = register_layout(
         "annotations/",
         lambda root: any(_lists(root, s) for s in _SPLIT_WORDS),
         lambda root, split, label_map, fold: mmaction_index(root, split, label_map, fold),
-        priority=30,
+        priority=15,  # before ucf101/hmdb51: their MMAction2 copies keep both kinds of files
         folds=(1, 2, 3),
     )
 )

@@ -36,7 +36,8 @@ def _entries(split_file: Path, classes: list[str] | None) -> list[tuple[str, str
         if "/" in rel:
             label = rel.split("/")[0]
         elif len(parts) > 1 and classes is not None and parts[1].isdigit():
-            label = classes[int(parts[1]) - 1]
+            number = int(parts[1])  # 1-based; 0 or past the end names no class
+            label = classes[number - 1] if 1 <= number <= len(classes) else f"#{number}"
         else:
             label = rel[2:].split("_")[0] if rel.startswith("v_") else ""
         entries.append((rel, label))
