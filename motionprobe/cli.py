@@ -24,6 +24,7 @@ from motionprobe.data.families import FAMILIES
 from motionprobe.data.layouts import LAYOUTS, data_spec
 from motionprobe.data.synthetic import synthesize
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
+from motionprobe.flow import METHODS as FLOW_METHODS
 from motionprobe.flow import extract_flow
 from motionprobe.models import create_model, list_models
 from motionprobe.models.sources import is_spec
@@ -145,6 +146,7 @@ def cmd_flow(args: argparse.Namespace) -> None:
         num_shards=args.num_shards,
         shard_index=args.shard_index,
         verify=args.verify,
+        device=args.device,
     )
     fixed = (
         f", {len(result['recomputed'])} damaged entries recomputed" if result["recomputed"] else ""
@@ -411,7 +413,7 @@ def _add_train(sub) -> None:
     p.add_argument("--weights", default=None, help="initial weights: a checkpoint or a published "
                    "layout (the classifier is replaced for another class count)")  # fmt: skip
     p.add_argument("--flow-cache", default=None, help="flow cache of --data (motionprobe flow)")
-    p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None,
+    p.add_argument("--flow-method", choices=FLOW_METHODS, default=None,
                    help="on-the-fly flow when there is no cache")  # fmt: skip
     p.add_argument("--flow-bound", type=float, default=None,
                    help="bound of frame folders' flow JPEGs (denseflow --bound)")  # fmt: skip
@@ -422,7 +424,7 @@ def _add_flow(sub) -> None:
     p = sub.add_parser("flow", help="extract optical flow of a dataset into a quantised cache")
     p.add_argument("root", help="dataset folder (every video below it)")
     p.add_argument("--out", required=True, help="cache folder")
-    p.add_argument("--method", choices=["tvl1", "farneback"],
+    p.add_argument("--method", choices=FLOW_METHODS,
                    default=default(extract_flow, "method"), help="flow estimator")  # fmt: skip
     p.add_argument("--workers", type=int, default=default(extract_flow, "workers"),
                    help="processes on this machine")  # fmt: skip
@@ -431,6 +433,7 @@ def _add_flow(sub) -> None:
     p.add_argument("--num-shards", type=int, default=None, help="machines sharing the dataset")
     p.add_argument("--shard-index", type=int, default=None, help="this machine's shard")
     p.add_argument("--verify", action="store_true", help="checksum every existing entry")
+    p.add_argument("--device", default="cpu", help="where tvl1-torch runs (cpu, cuda, cuda:1)")
     p.set_defaults(func=cmd_flow)
 
 
@@ -494,7 +497,7 @@ def _add_probe(sub) -> None:
     p.add_argument("--stream", choices=["both", "rgb", "flow"],
                    default=default(ProbeConfig, "stream"),
                    help="both streams, or one stream of a two-stream model alone")  # fmt: skip
-    p.add_argument("--flow-method", choices=["tvl1", "farneback"], default=None)
+    p.add_argument("--flow-method", choices=FLOW_METHODS, default=None)
     p.add_argument("--amp", choices=["auto", "bf16", "off"], default=default(ProbeConfig, "amp"),
                    help="bf16 autocast: auto (on CUDA), bf16 or off")  # fmt: skip
     p.add_argument("--overwrite", action="store_true",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from motionprobe import video
+from motionprobe import tvl1, video
 from motionprobe._version import __version__
 from motionprobe.io import atomic_path, hide_bars, run_lock, write_csv, write_json
 from motionprobe.transforms import to_frames
@@ -38,7 +38,9 @@ from motionprobe.types import VideoError
 BOUND = 20.0
 #: Quantisation levels of the cache (8 bits).
 LEVELS = 256
-METHODS = ("tvl1", "farneback")
+#: ``tvl1``: OpenCV's Dual TV-L1 (CPU, one pair at a time); ``tvl1-torch``: the same algorithm and
+#: parameters in PyTorch (:mod:`motionprobe.tvl1`), batched, on CPU or CUDA; ``farneback``: fast.
+METHODS = ("tvl1", "tvl1-torch", "farneback")
 #: OpenCV's defaults for TV-L1 (Zach et al. 2007, as used for the I3D flow); names follow OpenCV.
 TVL1_PARAMS = {
     "tau": 0.25,
@@ -71,7 +73,7 @@ def method_params(method: str, params: dict | None = None) -> dict:
     """The full parameter set of a method: its defaults updated by ``params``."""
     if method not in METHODS:
         raise ValueError(f"unknown flow method {method!r}; choose from {METHODS}")
-    defaults = TVL1_PARAMS if method == "tvl1" else FARNEBACK_PARAMS
+    defaults = FARNEBACK_PARAMS if method == "farneback" else TVL1_PARAMS
     unknown = set(params or {}) - set(defaults)
     if unknown:
         raise ValueError(
@@ -84,17 +86,26 @@ class FlowEstimator:
     """A reusable estimator (TV-L1's OpenCV object is built once, not per pair).
 
     Call it with two greyscale uint8 ``(H, W)`` frames; it returns float32 ``(H, W, 2)``.
+    ``device`` is where ``tvl1-torch`` runs (the other methods run on the CPU).
     """
 
-    def __init__(self, method: str = "tvl1", params: dict | None = None) -> None:
+    def __init__(
+        self, method: str = "tvl1", params: dict | None = None, device: str | None = None
+    ) -> None:
         self.method = method
         self.params = method_params(method, params)
+        self.device = torch.device(device or "cpu")
         if method == "tvl1":
             self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(**self.params)
 
     def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         if self.method == "tvl1":
             return self._tvl1.calc(prev, nxt, None)
+        if self.method == "tvl1-torch":
+            pair = torch.from_numpy(np.stack([prev, nxt])).to(self.device, torch.float32)
+            with torch.no_grad():  # the result may enter autograd
+                field = tvl1.tvl1(pair[:1], pair[1:], self.params)[0]
+            return field.permute(1, 2, 0).cpu().numpy()
         p = self.params
         return cv2.calcOpticalFlowFarneback(
             prev,
@@ -120,15 +131,18 @@ def compute_flow(
     method: str = "tvl1",
     params: dict | None = None,
     estimator: FlowEstimator | None = None,
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Flow between consecutive frames, on greyscale.
 
     Args:
         frames: uint8 RGB ``(T, H, W, 3)``, ``T >= 2``.
-        method: ``tvl1`` or ``farneback``.
-        params: Overrides of the method's parameters (:data:`TVL1_PARAMS`,
+        method: One of :data:`METHODS`.
+        params: Overrides of the method's parameters (:data:`TVL1_PARAMS` for both TV-L1s,
             :data:`FARNEBACK_PARAMS`).
-        estimator: A :class:`FlowEstimator` to reuse (then ``method``/``params`` are ignored).
+        estimator: A :class:`FlowEstimator` to reuse (then ``method``/``params``/``device`` are
+            ignored).
+        device: Where ``tvl1-torch`` runs (default the CPU); its pairs are solved in batches.
 
     Returns:
         float32 ``(2, T-1, H, W)``: ``[0]`` is dx, ``[1]`` is dy, in pixels, field ``t`` from frame
@@ -139,12 +153,40 @@ def compute_flow(
         raise ValueError(f"expected uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}")
     if len(frames) < 2:
         raise ValueError(f"flow needs at least 2 frames, got {len(frames)}")
-    estimator = estimator or FlowEstimator(method, params)
+    estimator = estimator or FlowEstimator(method, params, device)
+    if estimator.method == "tvl1-torch":
+        return torch_flow(frames, estimator.params, estimator.device).numpy()
     grey = to_grey(frames)
     out = np.empty((2, len(frames) - 1, *frames.shape[1:3]), dtype=np.float32)
     for t in range(len(frames) - 1):
         field = estimator(grey[t], grey[t + 1])
         out[0, t], out[1, t] = field[..., 0], field[..., 1]
+    return out
+
+
+def torch_flow(
+    frames: np.ndarray | torch.Tensor, params: dict | None = None, device=None
+) -> torch.Tensor:
+    """``tvl1-torch`` flow of consecutive frames, batched on ``device``, returned on the CPU.
+
+    Args:
+        frames: uint8 RGB ``(T, H, W, 3)``, ``T >= 2``.
+        params: Overrides of :data:`TVL1_PARAMS`.
+        device: Where to solve (default the CPU).
+
+    Returns:
+        float32 ``(2, T-1, H, W)``, as :func:`compute_flow`.
+    """
+    params = method_params("tvl1-torch", params)
+    device = torch.device(device or "cpu")
+    with torch.no_grad():  # the result may enter autograd
+        g = tvl1.grey(torch.as_tensor(frames).to(device))  # (T, H, W)
+        t, h, w = g.shape
+        out = torch.empty((2, t - 1, h, w), dtype=torch.float32)
+        step = tvl1.pairs_per_batch(h, w, device)
+        for s in range(0, t - 1, step):
+            e = min(s + step, t - 1)
+            out[:, s:e] = tvl1.tvl1(g[s:e], g[s + 1 : e + 1], params).transpose(0, 1).cpu()
     return out
 
 
@@ -346,18 +388,39 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _extract_one(job: tuple) -> tuple[str, str | None, int]:
-    path, entry, method, params, fps, short_side = job
+def _extract_one(job: tuple, decoded: tuple | None = None) -> tuple[str, str | None, int]:
+    """Flow of one video into its entry; ``decoded`` is its frames when read already."""
+    path, entry, method, params, fps, short_side, device = job
     try:
-        frames, rate = read_video(path, fps, short_side)
-        save_entry(
-            entry, compute_flow(frames, estimator=FlowEstimator(method, params)), len(frames), rate
-        )
+        frames, rate = decoded if decoded is not None else read_video(path, fps, short_side)
+        flow = compute_flow(frames, estimator=FlowEstimator(method, params, device))
+        save_entry(entry, flow, len(frames), rate)
         return str(path), None, len(frames)
     except VideoError as err:
         return str(path), err.reason, 0
     except Exception as err:  # one bad video must not stop a dataset-scale run
         return str(path), f"{type(err).__name__}: {err}", 0
+
+
+def _decode(job: tuple) -> tuple | None:
+    """A job's frames and rate, or None when decoding fails (then :func:`_extract_one` says why)."""
+    try:
+        return read_video(job[0], job[4], job[5])
+    except Exception:  # re-raised with its reason by _extract_one, in order
+        return None
+
+
+def _gpu_results(todo: list[tuple], threads: int):
+    """Results of ``todo`` solved on a GPU in this process, ``threads`` videos decoded ahead.
+
+    CUDA does not survive ``fork`` and one process feeds a GPU; decoding (PyAV releases the GIL)
+    overlaps with the solver instead.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for job, decoded in zip(todo, pool.map(_decode, todo), strict=True):
+            yield _extract_one(job, decoded)
 
 
 def flow_settings(
@@ -402,20 +465,24 @@ def extract_flow(
     shard_index: int | None = None,
     verify: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> dict:
     """Extract and cache the flow of every video under ``root`` (this shard's share).
 
     Args:
         root: Dataset folder; every video file below it is processed (Kinetics layout or not).
         out: Cache folder (see the module docstring for the format).
-        method: ``tvl1`` or ``farneback``; ``params`` override its parameters.
-        workers: Processes on this machine (each single-threaded).
+        method: One of :data:`METHODS`; ``params`` override its parameters.
+        workers: Processes on this machine (each single-threaded); with ``tvl1-torch`` on a GPU,
+            threads decoding ahead of the one process that feeds the GPU.
         fps: Resample videos to this rate first (None: native rate).
         short_side: Resize frames to this short side first (None: as stored).
         num_shards, shard_index: This machine's share, videos ``shard_index::num_shards`` of the
             sorted list; by default ``WORLD_SIZE`` and ``RANK`` (set by torchrun), else 1 and 0.
         verify: Check every existing entry's checksums, not just its header.
         progress: Show a progress bar over videos.
+        device: Where ``tvl1-torch`` runs (default the CPU); not part of the cache's settings, as
+            the devices agree to well within a quantisation step.
 
     Returns:
         Summary: ``videos`` (this shard), ``skipped`` (already done), ``computed``, ``recomputed``
@@ -433,7 +500,7 @@ def extract_flow(
     tag = f"{shard_index}-of-{num_shards}"
     with run_lock(out, f"flow shard {tag}", name=f".lock-{tag}", clean=False):
         return _extract(root, out, method, params, workers, fps, short_side, num_shards,
-                        shard_index, verify, progress)  # fmt: skip
+                        shard_index, verify, progress, device)  # fmt: skip
 
 
 def _extract(
@@ -448,6 +515,7 @@ def _extract(
     shard_index: int,
     verify: bool,
     progress: bool,
+    device: str | None = None,
 ) -> dict:
     """:func:`extract_flow` once this shard's lock is held."""
     from tqdm.auto import tqdm
@@ -467,11 +535,17 @@ def _extract(
         # video belongs to one shard, so this never touches another machine's work in progress.
         for stale in entry.parent.glob(f".{entry.stem}.*.npz"):
             stale.unlink(missing_ok=True)
-        todo.append((str(path), str(entry), method, settings["params"], fps, short_side))
+        todo.append((str(path), str(entry), method, settings["params"], fps, short_side, device))
 
     start = time.perf_counter()
     bad, frames = [], 0
-    if workers == 1:
+    if method == "tvl1-torch" and torch.device(device or "cpu").type == "cuda":
+        with tqdm(
+            total=len(todo), desc=f"flow {method}", unit="video", disable=hide_bars(progress)
+        ) as bar:
+            for path, reason, n in _gpu_results(todo, workers):
+                frames += _tally(bar, bad, path, reason, n)
+    elif workers == 1:
         threads = cv2.getNumThreads(), torch.get_num_threads()
         _init_worker()
         try:
@@ -487,9 +561,11 @@ def _extract(
         import multiprocessing as mp
 
         # fork on Linux: workers inherit the imported modules instead of spending seconds
-        # re-importing torch each (they run OpenCV and PyAV only, no torch ops). The pool starts
-        # before the progress bar's thread exists.
-        ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+        # re-importing torch each (they run OpenCV and PyAV only). Not for tvl1-torch: its torch
+        # ops would deadlock on the OpenMP pool a forked child inherits. The pool starts before
+        # the progress bar's thread exists.
+        fork = sys.platform == "linux" and method != "tvl1-torch"
+        ctx = mp.get_context("fork" if fork else "spawn")
         with ctx.Pool(workers, initializer=_init_worker) as pool:
             results = pool.imap_unordered(_extract_one, todo)
             with tqdm(
@@ -540,12 +616,15 @@ def _tally(bar, bad: list, path: str, reason: str | None, n: int) -> int:
 def clip_flow(x: torch.Tensor, method: str = "farneback") -> torch.Tensor:
     """Flow of pixel-unit clips ``(B, 3, T, H, W)`` -> ``(B, 2, T-1, H, W)`` in pixels.
 
-    Computed on the CPU with :mod:`motionprobe.flow` (greyscale, that module's sign convention).
+    Computed on the CPU with :mod:`motionprobe.flow` (greyscale, that module's sign convention);
+    ``tvl1-torch`` runs where ``x`` is, all the clips' pairs in batches.
     Identical consecutive frames get exactly zero flow without calling the estimator: a frozen
     clip's flow is known.
     """
     if x.shape[1] not in (1, 3):
         raise ValueError(f"computing flow needs 1 or 3 channels, got {x.shape[1]}; pass flow")
+    if method == "tvl1-torch":
+        return _clip_flow_torch(x)
     frames = to_frames(x.expand(-1, 3, -1, -1, -1))  # (B, T, H, W, 3) uint8
     b, t, h, w, _ = frames.shape
     out = np.zeros((b, 2, t - 1, h, w), dtype=np.float32)
@@ -556,3 +635,20 @@ def clip_flow(x: torch.Tensor, method: str = "farneback") -> torch.Tensor:
             if not np.array_equal(grey[s], grey[s + 1]):
                 out[i, :, s] = estimator(grey[s], grey[s + 1]).transpose(2, 0, 1)
     return torch.from_numpy(out).to(x.device)
+
+
+def _clip_flow_torch(x: torch.Tensor) -> torch.Tensor:
+    """:func:`clip_flow` with ``tvl1-torch`` on ``x``'s device (frames rounded as decoded)."""
+    with torch.no_grad():  # the result may enter autograd
+        frames = x.detach().float().round().clamp(0, 255).expand(-1, 3, -1, -1, -1)
+        g = tvl1.grey(frames.permute(0, 2, 3, 4, 1))  # (B, T, H, W)
+        b, t, h, w = g.shape
+        first, second = g[:, :-1].flatten(0, 1), g[:, 1:].flatten(0, 1)
+        out = torch.zeros((b * (t - 1), 2, h, w), device=x.device)
+        moving = torch.nonzero((first != second).flatten(1).any(dim=1)).flatten()
+        params = method_params("tvl1-torch")
+        step = tvl1.pairs_per_batch(h, w, x.device)
+        for s in range(0, len(moving), step):
+            idx = moving[s : s + step]
+            out[idx] = tvl1.tvl1(first[idx], second[idx], params)
+    return out.unflatten(0, (b, t - 1)).transpose(1, 2).contiguous()

@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from motionprobe import flow as fl
+from motionprobe import tvl1
+from motionprobe.cli import main
 from motionprobe.data import VideoDataset, load_index
 from motionprobe.data.synthetic import synthesize
 from motionprobe.transforms import ClipTransform, flip_flow, preset, resize_flow
@@ -44,13 +47,73 @@ def translated(dx: float, dy: float, frames: int = 4, n: int = 96) -> np.ndarray
 
 
 @pytest.mark.parametrize("method", fl.METHODS)
-@pytest.mark.parametrize(("dx", "dy"), [(2, 0), (0, -1), (2, -1), (1.5, 0.5), (-3, 2)])
+@pytest.mark.parametrize(
+    ("dx", "dy"), [(2, 0), (0, -1), (2, -1), (1.5, 0.5), (-3, 2), (0.25, -0.75)]
+)
 def test_translated_texture_gives_its_displacement(method, dx, dy):
     flow = fl.compute_flow(translated(dx, dy), method)
     assert flow.shape == (2, 3, 96, 96) and flow.dtype == np.float32
     inner = flow[:, :, 8:-8, 8:-8]  # borders have no match in the next frame
-    # Sign convention: content moving right/down has positive dx/dy.
-    assert abs(inner[0].mean() - dx) < 0.25 and abs(inner[1].mean() - dy) < 0.25
+    # Sign convention: content moving right/down has positive dx/dy. Both TV-L1s are sub-pixel
+    # accurate; Farneback's polynomial fit is coarser.
+    tol = 0.25 if method == "farneback" else 0.1
+    assert abs(inner[0].mean() - dx) < tol and abs(inner[1].mean() - dy) < tol
+
+
+def test_tvl1_torch_solves_each_pair_of_a_batch_as_alone():
+    # Pairs of one batch stop iterating each on its own criterion, as OpenCV does one by one.
+    frames = np.concatenate([translated(1.5, 0.5, 3, 48), translated(-2, 1, 3, 48)])
+    together = fl.compute_flow(frames, "tvl1-torch")
+    alone = [fl.compute_flow(frames[t : t + 2], "tvl1-torch")[:, 0] for t in range(5)]
+    np.testing.assert_array_equal(together, np.stack(alone, axis=1))
+    # The one-pair estimator and on-the-fly clip flow give the same fields.
+    grey = fl.to_grey(frames)
+    pair = fl.FlowEstimator("tvl1-torch")(grey[0], grey[1])
+    np.testing.assert_array_equal(pair.transpose(2, 0, 1), together[:, 0])
+    clips = torch.from_numpy(frames).permute(3, 0, 1, 2).float()[None].repeat(2, 1, 1, 1, 1)
+    clips[1, :, 3] = clips[1, :, 2]  # a frozen step: exactly zero flow, not solved
+    flow = fl.clip_flow(clips, "tvl1-torch")
+    assert flow.shape == (2, 2, 5, 48, 48)
+    np.testing.assert_array_equal(flow[0].numpy(), together)
+    assert flow[1, :, 2].abs().max() == 0
+
+
+def test_tvl1_torch_steps_are_opencvs():
+    """The pyramid's resizes, the bicubic warp and the median filter against OpenCV's own."""
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.uniform(0, 255, (61, 83)).astype(np.float32), (0, 0), 2)
+    x = torch.from_numpy(img)[None]
+    down = cv2.resize(img, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(tvl1._resize(x, down.shape, 0.8)[0], down, atol=1e-3)
+    up = cv2.resize(img, (101, 77), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(tvl1._resize(x, (77, 101), None)[0], up, atol=1e-3)
+    u = rng.normal(0, 3, (2, 61, 83)).astype(np.float32)  # reaches outside: zero there
+    ys, xs = np.mgrid[:61, :83].astype(np.float32)
+    warped = cv2.remap(img, xs + u[0], ys + u[1], cv2.INTER_CUBIC)
+    ours = tvl1._warp(x[None], torch.from_numpy(u)[:, None])[0, 0]
+    np.testing.assert_allclose(ours, warped, atol=1e-2)
+    np.testing.assert_array_equal(tvl1._median5(torch.from_numpy(u)), np.stack(
+        [cv2.medianBlur(c, 5) for c in u]))  # fmt: skip
+
+
+def test_tvl1_torch_greyscale_is_opencvs():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    ours = tvl1.grey(torch.from_numpy(frames)).numpy()
+    np.testing.assert_array_equal(ours, np.stack(fl.to_grey(frames)).astype(np.float32))
+
+
+@pytest.mark.slow
+def test_tvl1_torch_matches_opencv_on_the_real_videos(real_videos):
+    """One pair from the middle of each real video at 256 short side (benchmarks/flow.py: more)."""
+    torch.set_num_threads(1)  # small batches: one thread is faster than two contending
+    for path in real_videos:
+        frames, _ = fl.read_video(path, short_side=256)
+        pair = frames[len(frames) // 2 - 1 : len(frames) // 2 + 1]
+        ref, ours = fl.compute_flow(pair, "tvl1"), fl.compute_flow(pair, "tvl1-torch")
+        epe = np.hypot(*(ours - ref)).mean()
+        assert epe <= max(0.25, 0.05 * np.hypot(*ref).mean()), (path.name, epe)
+        near = np.abs(fl.quantize(ours).astype(int) - fl.quantize(ref).astype(int)) <= 1
+        assert near.all(axis=0).mean() >= 0.95, path.name
 
 
 def test_compute_flow_rejects_bad_input():
@@ -224,6 +287,19 @@ def test_two_workers_write_the_same_entries_as_one(synth, tmp_path):
     for entry in entries(one):
         twin = two / entry.relative_to(one)
         np.testing.assert_array_equal(fl.load_entry(entry)[0], fl.load_entry(twin)[0])
+
+
+def test_tvl1_torch_cache_from_the_cli_agrees_with_opencvs(synth, tmp_path):
+    ours, ref = tmp_path / "torch", tmp_path / "opencv"
+    assert main(["flow", str(synth), "--out", str(ours), "--method", "tvl1-torch",
+                 "--device", "cpu", "--workers", "2"]) == 0  # fmt: skip
+    fl.extract_flow(synth, ref, "tvl1", progress=False)
+    assert fl.read_settings(ours)["method"] == "tvl1-torch"
+    assert len(entries(ours)) == len(entries(ref)) == 6  # and the broken file listed, not fatal
+    for entry in entries(ref):
+        a = np.load(entry)["flow"].astype(int)
+        b = np.load(ours / entry.relative_to(ref))["flow"].astype(int)
+        assert (np.abs(a - b) <= 1).all(axis=0).mean() >= 0.95, entry.name
 
 
 @pytest.mark.slow
