@@ -10,31 +10,48 @@
    channels-last: clips/s, the step split into data, forward and backward, and the model FLOP
    utilisation against the card's dense bf16 peak.
 
-Run: ``python benchmarks/train.py`` (about 4 minutes on 2 CPU cores).
+4. ``--loader``: clips/s of the training DataLoader (``make_loader`` for I3D RGB at 64 frames,
+   224 crop, as :mod:`motionprobe.train` builds it) on Kinetics-like videos (340x256 h264, 10 s,
+   25 fps) against a bare PyAV decode of the same frames, one worker and two, interleaved in
+   rounds so that drift affects all alike, and the resident memory of each worker
+   (:func:`loader_figures`). ``--tiny`` runs it on tiny videos in a few seconds; ``--device
+   cuda`` pins the batches' memory, as training on a GPU does.
+
+Run: ``python benchmarks/train.py`` (about 4 minutes on 2 CPU cores);
+``python benchmarks/train.py --loader`` (about 2 minutes).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import av
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 try:
-    from motionprobe.data.loaders import make_loader
+    from motionprobe.data.loaders import decoder_threads, make_loader
     from motionprobe.data.synthetic import synthesize
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
+    from motionprobe.transforms import Preset, preset
+    from motionprobe.video import probe, read_clip, write_video
 except ModuleNotFoundError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from motionprobe.data.loaders import make_loader
+    from motionprobe.data.loaders import decoder_threads, make_loader
     from motionprobe.data.synthetic import synthesize
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
+    from motionprobe.transforms import Preset, preset
+    from motionprobe.video import probe, read_clip, write_video
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import GPU_PEAK_BF16, channels_last  # noqa: E402  (the sibling benchmark)
@@ -160,7 +177,242 @@ def gpu_i3d(batch: int = 8, steps: int = 10) -> None:
     )
 
 
-def main() -> None:
+#: A real Kinetics clip (340x256, 10 s) whose texture and motion the loader videos reuse.
+REAL_SOURCE = Path(__file__).resolve().parents[2] / "shared/data/real/kinetics_arm_wrestling.mp4"
+
+
+def _texture(frames: int, height: int, width: int, seed: int) -> np.ndarray:
+    """A blurred noise texture drifting right and down: uint8 ``(frames, height, width, 3)``."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (height // 8 + 2, width // 8 + 2, 3)).astype(np.float32)
+    smooth = np.kron(coarse, np.ones((8, 8, 1), np.float32))  # blocky, then blurred by averaging
+    for axis in (0, 1):
+        smooth = sum(np.roll(smooth, k, axis) for k in range(-4, 4)) / 8
+    return np.stack(
+        [np.roll(smooth, (t, 2 * t), (0, 1))[:height, :width] for t in range(frames)]
+    ).astype(np.uint8)
+
+
+def kinetics_like(
+    out: Path,
+    videos: int,
+    seconds: float = 10.0,
+    size: tuple[int, int] = (340, 256),
+    fps: float = 25.0,
+    distinct: int = 4,
+) -> Path:
+    """A Kinetics-layout ``train`` split of ``videos`` h264 videos, ``size = (W, H)``.
+
+    At 340x256 the frames are :data:`REAL_SOURCE`'s (looped, mirrored in time and rolled
+    sideways per video, so each is different), else a drifting noise texture. Only ``distinct``
+    videos are encoded; the others are copies under their own names (decoding cost is the same).
+
+    Returns:
+        The dataset root (``train.csv``, ``train/<label>/<id>_000000_<end>.mp4``).
+    """
+    width, height = size
+    count = round(seconds * fps)
+    real = None
+    if (width, height) == (340, 256) and REAL_SOURCE.is_file():
+        info = probe(REAL_SOURCE)
+        if (info.width, info.height) == size:
+            real = read_clip(REAL_SOURCE, info.num_frames)
+    end = int(round(seconds))
+    rows, written = ["label,youtube_id,time_start,time_end,split"], []
+    for i in range(videos):
+        label, vid = f"class_{i % 2}", f"video{i:04d}"
+        path = out / "train" / label / f"{vid}_000000_{end:06d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if i < distinct:
+            if real is not None:
+                looped = np.concatenate([real, real[::-1]] * (count // (2 * len(real)) + 1))
+                frames = np.roll(looped[i : i + count], 53 * i, axis=2)
+            else:
+                frames = _texture(count, height, width, seed=i)
+            written.append(write_video(path, frames, fps=fps))
+        else:
+            shutil.copyfile(written[i % len(written)], path)
+        rows.append(f"{label},{vid},0,{end},train")
+    (out / "train.csv").write_text("\n".join(rows) + "\n")
+    return out
+
+
+def _bare_clip(path: str, start: int, frames: int, fps: float, box: tuple[int, int, int]):
+    """The loader's clip decoded with PyAV and nothing else: seek to the keyframe before frame
+    ``start``, decode to uint8 RGB until ``frames`` frames from ``start``, crop ``box = (top,
+    left, size)``. Returns uint8 ``(frames, size, size, 3)``."""
+    top, left, size = box
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # as the loader's decoder, with one worker's threads
+        stream.codec_context.thread_count = decoder_threads(1)
+        first = (stream.start_time or 0) + round(start / fps / stream.time_base)
+        container.seek(first, stream=stream, backward=True)
+        out = []
+        for frame in container.decode(stream):
+            if frame.pts >= first - 0.5 / fps / stream.time_base:
+                out.append(frame.to_ndarray(format="rgb24")[top : top + size, left : left + size])
+                if len(out) == frames:
+                    break
+    return np.stack(out)
+
+
+def _bare_plan(dataset) -> list[tuple[str, int, float, tuple[int, int, int]]]:
+    """For each item of the loader's epoch: path, start frame, fps and the crop its transform
+    draws (the same seeded generator, so the very frames the loader decodes)."""
+    plan, size = [], dataset.transform.preset.crop
+    for index, record in enumerate(dataset.records):
+        info = dataset.info(str(record.path))
+        rng = np.random.default_rng([dataset.seed, dataset.epoch, index])
+        top = int(rng.integers(0, info.height - size + 1))
+        left = int(rng.integers(0, info.width - size + 1))
+        start = dataset.clip_start(index, info)
+        plan.append((str(record.path), start, info.fps, (top, left, size)))
+    return plan
+
+
+def _memory(pid: int) -> tuple[float, float]:
+    """Resident and unique (not shared with other processes) memory of ``pid``, in MiB."""
+    try:
+        import psutil
+
+        full = psutil.Process(pid).memory_full_info()
+        return full.rss / 2**20, full.uss / 2**20
+    except ImportError:  # /proc: resident only
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024, float("nan")
+    except Exception:  # noqa: BLE001  (a worker that already exited)
+        pass
+    return float("nan"), float("nan")
+
+
+def _loader_epoch(loader) -> tuple[int, float, list[tuple[float, float]]]:
+    """One epoch: clips, seconds (worker start-up included, as each training epoch pays it) and
+    the memory of each worker half-way through."""
+    clips, memory, t0 = 0, [], time.perf_counter()
+    iterator = iter(loader)
+    for i, batch in enumerate(iterator):
+        clips += len(batch["label"])
+        if i == len(loader) // 2 and not memory:
+            memory = [_memory(w.pid) for w in getattr(iterator, "_workers", [])]
+    seconds = time.perf_counter() - t0
+    del iterator
+    return clips, seconds, memory
+
+
+def loader_figures(
+    tiny: bool = False,
+    device: str = "cpu",
+    rounds: int | None = None,
+    videos: int | None = None,
+    batch_size: int = 2,
+) -> dict:
+    """Loader clips/s per worker and with 2 workers against a bare PyAV decode of the same clips.
+
+    The dataset is :func:`kinetics_like` (``tiny``: 64x48, 2 s, 8-frame clips of a 32 crop);
+    the loader is ``make_loader``'s training loader for I3D RGB (64 frames, 224 crop of the
+    340x256 frames, uint8 clips as training keeps them), pinned when ``device`` is CUDA. Each
+    round times bare decoding, the 1-worker loader and the 2-worker loader in turn (the order
+    rotating), each over one epoch with the same clips.
+
+    Returns:
+        ``bare``, ``one``, ``two``: clips/s over all rounds; ``ratio``: one / bare;
+        ``speedup``: two / one; ``rss``, ``uss``: MiB per worker (largest seen); ``identical``:
+        whether the loader's first clip equals the bare decode's; ``clips``, ``rounds``,
+        ``shape`` (one clip ``(3, T, crop, crop)``) and ``dtype``.
+    """
+    rounds = rounds or (1 if tiny else 3)
+    videos = videos or (8 if tiny else 16)
+    if tiny:
+        frames, spec = 8, dict(seconds=2.0, size=(64, 48), distinct=2)
+        clip_preset = Preset("i3d_rgb", (127.5,) * 3, (127.5,) * 3, 48, 32)
+    else:
+        frames, spec, clip_preset = 64, {}, preset("i3d_rgb")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = kinetics_like(Path(tmp) / "kinetics", videos, **spec)
+
+        def loader(workers: int):
+            return make_loader(
+                root,
+                "train",
+                None,
+                clip_preset,
+                frames=frames,
+                batch_size=batch_size,
+                train=True,
+                workers=workers,
+                uint8=True,  # as motionprobe.train builds it
+                pin_memory=torch.device(device).type == "cuda",
+            )
+
+        loaders = {w: loader(w)[0] for w in (1, 2)}
+        # A third copy probes the videos for the plan: the loaders' workers must probe them
+        # themselves each epoch, as in training, not inherit this process's probes.
+        dataset = loader(0)[1]
+        plan = _bare_plan(dataset)
+        first = dataset[0]["video"]
+        path, start, fps, box = plan[0]
+        bare_first = torch.from_numpy(_bare_clip(path, start, frames, fps, box))
+        identical = torch.equal(first, bare_first.permute(3, 0, 1, 2))
+        seconds = {"bare": 0.0, 1: 0.0, 2: 0.0}
+        rss, uss = [], []
+        runs = ["bare", 1, 2]
+        for r in range(rounds):
+            for run in runs[r % 3 :] + runs[: r % 3]:
+                if run == "bare":
+                    t0 = time.perf_counter()
+                    for path, start, fps, box in plan:
+                        _bare_clip(path, start, frames, fps, box)
+                    seconds["bare"] += time.perf_counter() - t0
+                else:
+                    clips, took, memory = _loader_epoch(loaders[run])
+                    assert clips == len(plan), (clips, len(plan))
+                    seconds[run] += took
+                    rss += [m[0] for m in memory]
+                    uss += [m[1] for m in memory]
+    rate = {k: rounds * len(plan) / v for k, v in seconds.items()}
+    return {
+        "bare": rate["bare"],
+        "one": rate[1],
+        "two": rate[2],
+        "ratio": rate[1] / rate["bare"],
+        "speedup": rate[2] / rate[1],
+        "rss": max(rss, default=float("nan")),
+        "uss": max(uss, default=float("nan")),
+        "identical": identical,
+        "clips": len(plan),
+        "rounds": rounds,
+        "shape": tuple(first.shape),
+        "dtype": str(first.dtype).replace("torch.", ""),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+
+
+def print_loader(f: dict) -> None:
+    """One line per figure of :func:`loader_figures`."""
+    print(
+        f"loader: {f['clips']} clips {f['dtype']} {f['shape']} x {f['rounds']} rounds, "
+        f"{f['cores']} cores; loader clip == bare decode: {f['identical']}"
+    )
+    print(f"loader clips/s per worker (1 worker): {f['one']:8.2f}")
+    print(f"bare decode clips/s (1 process):      {f['bare']:8.2f}")
+    print(f"loader / bare decode:                 {f['ratio']:8.2f}  (target >= 0.9)")
+    print(f"loader clips/s with 2 workers:        {f['two']:8.2f}")
+    print(f"2-worker speed-up over 1 worker:      {f['speedup']:8.2f}  (target >= 1.8)")
+    print(f"memory per worker: RSS {f['rss']:.0f} MiB, unique {f['uss']:.0f} MiB", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loader", action="store_true", help="only the DataLoader figures")
+    parser.add_argument("--tiny", action="store_true", help="tiny videos: a few seconds")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (pins loader batches)")
+    parser.add_argument("--rounds", type=int, default=None, help="loader rounds (default 3)")
+    args = parser.parse_args(argv)
+    if args.loader:
+        print_loader(loader_figures(args.tiny, args.device, args.rounds))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = synthesize(
             Path(tmp) / "synth", 8, 0, 0, frames=32, size=64, classes=CLASSES, progress=False

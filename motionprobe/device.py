@@ -30,9 +30,14 @@ def autocast(device: str | torch.device, amp: str):
 
 
 def setup_distributed(device: str) -> tuple[int, int, str]:
-    """Join the process group when started by torchrun: ``(rank, world, device)``."""
+    """Join the process group when started by torchrun: ``(rank, world, device)``.
+
+    Also a single process started by torchrun (``--nproc_per_node 1``, which sets
+    ``TORCHELASTIC_RUN_ID``) joins its one-process group, so a 1-GPU run goes through NCCL and
+    DistributedDataParallel as a multi-GPU run does.
+    """
     world = int(os.environ.get("WORLD_SIZE", 1))
-    if world == 1:
+    if world == 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return 0, 1, device
     dist = torch.distributed
     cuda = device.startswith("cuda")
@@ -53,4 +58,7 @@ def environment(device: str) -> dict:
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        env["backend"] = dist.get_backend()
     return env

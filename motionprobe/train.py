@@ -9,7 +9,7 @@ exactly where it stopped (same data order, crops, dropout masks and updates). SI
 ``last.pt`` at the next step and exits with status 143; a non-finite loss stops the run and keeps
 the last good checkpoint.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel (NCCL on
+Under ``torchrun`` (even with one process) the model is wrapped in DistributedDataParallel (NCCL on
 GPUs, gloo on CPU); each rank takes its share of every global batch, and only rank 0 writes.
 ``batch_size`` is per process.
 """
@@ -305,12 +305,12 @@ class _Run:
         model = model.to(device)
         torch.manual_seed(config.seed + rank)  # ranks draw different dropout masks
         net = model
-        if world > 1:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
             ids = [torch.device(device).index] if device.startswith("cuda") else None
             net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         # The adapter puts the model in eval mode; each epoch sets train mode again.
         target = make_target(model, device, classes, config.frames)
-        loader_args = _loader_args(config, target, rank, world)
+        loader_args = _loader_args(config, target, rank, world, device)
         train_loader, train_set, bad = make_loader(
             config.data, "train", classes, train=True, flip=config.flip, **loader_args
         )
@@ -557,7 +557,9 @@ class _Run:
         return {"test_acc": test["acc"], "test_n": test["n"]}
 
 
-def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> dict:
+def _loader_args(
+    config: TrainConfig, target: Target, rank: int, world: int, device: str = "cpu"
+) -> dict:
     """What the train, val and test loaders of a run share."""
     return dict(
         preset=target.rgb_preset,
@@ -576,6 +578,9 @@ def _loader_args(config: TrainConfig, target: Target, rank: int, world: int) -> 
         flow_bound=config.flow_bound,
         rank=rank,
         world=world,
+        # Clips cross to the device as uint8 and are normalised there (Target.batch_inputs).
+        uint8=True,
+        pin_memory=torch.device(device).type == "cuda",
     )
 
 

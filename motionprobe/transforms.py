@@ -146,18 +146,33 @@ class Preset:
 
     def resize(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Decoded uint8 frames ``(T, H, W, 3)`` to resized pixel units ``(3, T, H', W')``."""
+        x = self.resize_uint8(frames)
+        if x is not None:
+            return x.float()
         size = self.resized_size(*frames.shape[1:3])
-        if self.convention != "torchvision":
-            x = to_model_layout(frames)
-            if tuple(x.shape[-2:]) == size:
-                return x
-            out = F.interpolate(x.transpose(0, 1), size=size, mode="bilinear", antialias=True)
-            return out.transpose(0, 1)
-        x = torch.as_tensor(frames).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W), as torchvision
+        x = to_model_layout(frames)
+        out = F.interpolate(x.transpose(0, 1), size=size, mode="bilinear", antialias=True)
+        return out.transpose(0, 1)
+
+    def resize_uint8(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor | None:
+        """:meth:`resize` kept in uint8, where its values are integers: frames already at the
+        resized size, or the ``torchvision`` convention (which resizes uint8 frames).
+
+        Args:
+            frames: uint8 ``(T, H, W, 3)``.
+
+        Returns:
+            A uint8 view or tensor ``(3, T, H', W')`` equal to :meth:`resize`'s values, or None
+            where resizing needs float pixels (``motionprobe`` convention at another size).
+        """
+        size = self.resized_size(*frames.shape[1:3])
+        x = torch.as_tensor(frames).permute(0, 3, 1, 2)  # uint8 (T, 3, H, W), a view
         if tuple(x.shape[-2:]) != size:
+            if self.convention != "torchvision":
+                return None
             # Its video transforms resize without antialiasing, as the weights were trained.
             x = tvf.resize(x, list(size), InterpolationMode.BILINEAR, antialias=False)
-        return x.permute(1, 0, 2, 3).float()
+        return x.permute(1, 0, 2, 3)
 
     def centre(self, h: int, w: int) -> tuple[int, int]:
         """``(top, left)`` of the centre crop of an ``(h, w)`` frame."""
@@ -166,7 +181,13 @@ class Preset:
         return (h - self.crop) // 2, (w - self.crop) // 2
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise a pixel-unit batch ``(B, C, T, H, W)`` (or clip ``(C, T, H, W)``)."""
+        """Normalise a pixel-unit batch ``(B, C, T, H, W)`` (or clip ``(C, T, H, W)``).
+
+        A uint8 batch (a loader's ``uint8`` clips) becomes float32 first, on its own device, so
+        it crosses to the GPU at a quarter of the bytes; the result is the float batch's.
+        """
+        if not x.is_floating_point():
+            x = x.float()
         if self.clip is not None:
             x = x.clamp(-self.clip, self.clip)
         shape = (-1, 1, 1, 1)
@@ -263,17 +284,27 @@ class ClipTransform:
 
     In evaluation, ``view = (k, n)`` picks crop ``k`` of ``n`` spread evenly along the long side
     (``(0, 1)``: the centre crop). Call it with uint8 ``(T, H, W, 3)``; it returns float32
-    ``(3, T, crop, crop)``. Called with
+    ``(3, T, crop, crop)``, or with ``uint8`` the same values as uint8 where resizing keeps them
+    integers (:meth:`Preset.resize_uint8`; float32 elsewhere), a quarter of the bytes to move
+    between processes and to the GPU, which :meth:`Preset.normalize` accepts. Called with
     ``(frames, flow)`` (flow float32 ``(2, T, h, w)`` in pixels, at any resolution; ``frames`` may
     be None for flow alone) it returns ``(clip, flow_clip)``: the flow is resized to the frames'
     resized size (displacements scaled with it), and one crop and one flip apply to both, the
     flip negating dx.
     """
 
-    def __init__(self, preset: Preset, train: bool = False, flip: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        preset: Preset,
+        train: bool = False,
+        flip: bool = False,
+        seed: int = 0,
+        uint8: bool = False,
+    ):
         self.preset = preset
         self.train = train
         self.flip = flip
+        self.uint8 = uint8
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.view = (0, 1)
@@ -281,7 +312,11 @@ class ClipTransform:
     def __call__(self, frames: np.ndarray | None, flow: np.ndarray | None = None):
         rgb = None
         if frames is not None:
-            rgb = self.preset.resize(frames)
+            # Cropped while still uint8 where possible: converting the whole 340x256 frame to
+            # float and then cropping took about as long as decoding the clip.
+            rgb = self.preset.resize_uint8(frames)
+            if rgb is None:
+                rgb = self.preset.resize(frames)
         if flow is not None:
             flow = torch.as_tensor(flow, dtype=torch.float32)
             size = rgb.shape[-2:] if rgb is not None else self.preset.resized_size(*flow.shape[-2:])
@@ -304,6 +339,8 @@ class ClipTransform:
         if rgb is not None:
             rgb = crop(rgb, size, top, left)
             rgb = (rgb.flip(-1) if mirror else rgb).contiguous()
+            if not self.uint8:
+                rgb = rgb.float()
         if flow is None:
             return rgb
         flow = crop(flow, size, top, left)

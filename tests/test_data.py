@@ -626,3 +626,67 @@ def test_check_of_a_read_only_dataset_writes_here_and_says_so(tmp_path, monkeypa
     where = tmp_path.resolve() / "check.csv"
     assert said.err.strip() == f"check: {root} is not writable; writing the table to {where}"
     assert said.out.strip().splitlines()[-1].endswith(f"-> {where}")
+
+
+# --------------------------------------------------------------------------------------------
+# loader speed settings
+
+
+def test_training_loader_uint8_clips_workers_and_decoder_threads(tmp_path):
+    """uint8 clips from 2 workers hold the float loader's values; workers share the cores."""
+    from motionprobe import video
+    from motionprobe.data.loaders import _DecoderThreads, decoder_threads, make_loader
+    from motionprobe.transforms import preset
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, label in enumerate(["a", "b", "a"]):
+        frames = rng.integers(0, 256, (12, 48, 64, 3), dtype=np.uint8)
+        write_video(tmp_path / "train" / label / f"v{i}_000000_000001.mp4", frames, FPS, gop=4)
+        rows.append((label, f"v{i}", 0, 1, "train"))
+    kinetics_csv(tmp_path / "train.csv", rows)
+    p = preset("i3d_rgb", crop=32, short_side=48)  # 64x48 frames need no resize: uint8 clips
+    args = dict(frames=6, batch_size=2, train=True, seed=1)
+    fast, _, _ = make_loader(tmp_path, "train", None, p, workers=2, uint8=True, **args)
+    slow, _, _ = make_loader(tmp_path, "train", None, p, workers=0, **args)
+    epochs = []
+    for epoch in range(3):  # persistent workers follow the sampler's epoch as workers=0 does
+        for loader in (fast, slow):
+            loader.sampler.set_epoch(epoch)
+            loader.dataset.set_epoch(epoch)  # reaches workers=0 only
+        fast_batches, slow_batches = list(fast), list(slow)
+        assert [len(b["label"]) for b in fast_batches] == [2, 1]
+        for a, b in zip(fast_batches, slow_batches, strict=True):
+            assert a["video"].dtype == torch.uint8 and b["video"].dtype == torch.float32
+            assert a["video"].shape == b["video"].shape == (len(a["label"]), 3, 6, 32, 32)
+            assert torch.equal(a["video"].float(), b["video"])
+            assert a["video_id"] == b["video_id"]
+        epochs.append(torch.cat([b["video"] for b in slow_batches]))
+    assert fast._iterator is not None and fast.persistent_workers  # the same workers throughout
+    assert not torch.equal(epochs[1], epochs[2])  # new random clips and crops each epoch
+
+    cores = len(os.sched_getaffinity(0))
+    assert decoder_threads(0) == 0  # the main process keeps FFmpeg's choice
+    assert decoder_threads(1) == cores
+    assert decoder_threads(2) == max(1, cores // 2)
+    assert decoder_threads(4 * cores) == 1
+    assert fast.worker_init_fn.count == decoder_threads(2) and slow.worker_init_fn is None
+    assert not fast.pin_memory
+    try:
+        _DecoderThreads(3)(0)
+        assert video._DECODER_THREADS == 3
+    finally:
+        video.set_decoder_threads(0)
+
+
+def test_collate_promotes_mixed_uint8_and_float_clips():
+    """A uint8 clip beside a resized float one: a float32 batch of the same values."""
+    u8 = torch.arange(24, dtype=torch.uint8).view(3, 2, 2, 2)
+    items = [
+        {"video": u8, "label": 0, "video_id": "a", "clip_index": 0, "path": "a"},
+        {"video": u8.float() + 0.5, "label": 1, "video_id": "b", "clip_index": 0, "path": "b"},
+    ]
+    batch = collate(items)
+    assert batch["video"].dtype == torch.float32
+    assert torch.equal(batch["video"][0], u8.float())
+    assert collate(items[:1])["video"].dtype == torch.uint8

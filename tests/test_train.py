@@ -219,3 +219,34 @@ def test_bf16_autocast_and_accumulation_train_on_cpu(data, tmp_path):
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     # 24 clips in batches of 4 = 6 micro-batches = 3 optimiser steps.
     assert state["scheduler"]["last_epoch"] == 3
+
+
+def test_loader_benchmark_tiny_prints_its_figures():
+    """``benchmarks/train.py --loader --tiny`` measures the training loader against a bare
+    decode of the very same clips and prints every figure."""
+    import re
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "train.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--loader", "--tiny", "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "uint8 (3, 8, 32, 32)" in out and "loader clip == bare decode: True" in out
+    figures = {}
+    for name in ("per worker", "bare decode clips/s", "/ bare decode:", "2 workers", "speed-up"):
+        line = next(ln for ln in out.splitlines() if name in ln)
+        figures[name] = float(re.findall(r"\d+\.\d+", line)[0])
+        assert figures[name] > 0, line
+    assert figures["/ bare decode:"] == pytest.approx(
+        figures["per worker"] / figures["bare decode clips/s"], abs=0.011
+    )
+    assert figures["speed-up"] == pytest.approx(
+        figures["2 workers"] / figures["per worker"], abs=0.011
+    )
+    rss, unique = map(float, re.findall(r"RSS (\d+) MiB, unique (\d+) MiB", out)[0])
+    assert 0 < unique <= rss

@@ -45,3 +45,31 @@ def test_presets_round_trip_and_normalise():
     )
     with pytest.raises(ValueError):
         preset("c3d", crop=112, short_side=100)
+
+
+@pytest.mark.parametrize(
+    "p, shape",
+    [
+        (preset("i3d_rgb", crop=32, short_side=48), (8, 48, 64, 3)),  # no resize: uint8 crop
+        (preset("i3d_rgb", crop=32, short_side=40), (8, 48, 64, 3)),  # float resize
+        (Preset("tv", (0.0,) * 3, (1.0,) * 3, 40, 32, convention="torchvision"), (8, 48, 64, 3)),
+    ],
+)
+def test_clip_transform_uint8_keeps_the_float_values(p, shape):
+    """uint8 clips hold exactly the float clips' values, and normalise to the same inputs."""
+    frames = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    for train in (False, True):
+        ref = ClipTransform(p, train=train, flip=True, seed=3)
+        fast = ClipTransform(p, train=train, flip=True, seed=3, uint8=True)
+        for _ in range(3):
+            a, b = ref(frames), fast(frames)
+            assert a.dtype == torch.float32 and a.shape == (3, 8, 32, 32) and a.is_contiguous()
+            # uint8 wherever resizing leaves integer pixels; float where it interpolates
+            exact = p.convention == "torchvision" or p.short_side == 48
+            assert b.dtype == (torch.uint8 if exact else torch.float32) and b.is_contiguous()
+            assert torch.equal(b.float(), a)
+            assert torch.equal(p.normalize(b[None]), p.normalize(a[None]))
+        # the old path (resize the whole frame in float, then crop) gives the same clip
+        whole = p.resize(frames)
+        top, left = p.centre(*whole.shape[-2:])
+        assert torch.equal(ClipTransform(p)(frames), whole[..., top : top + 32, left : left + 32])

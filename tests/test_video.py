@@ -384,3 +384,25 @@ def test_invalid_arguments():
         read_clip("x.mp4", 4, short="wrap")
     with pytest.raises(ValueError, match="num_frames"):
         read_clip("x.mp4", 0)
+
+
+def test_decoder_threads_leave_real_frames_identical(real_videos):
+    """Any decoder thread count (the loaders give workers a share of the cores) decodes the
+    real files' clips bit-identically to FFmpeg's default threading."""
+    assert video.set_decoder_threads(0) == 0
+    try:
+        for path in real_videos:
+            info = probe(path)
+            start = (info.num_frames // 2) / info.fps
+            reference = read_clip(path, 12, start=start, info=info)
+            for threads in (1, 2, 5):
+                assert video.set_decoder_threads(threads) in (0, 1, 2)
+                clip = read_clip(path, 12, start=start, info=info)
+                assert np.array_equal(clip, reference), f"{path.name}, {threads} threads"
+                with video._Video(path) as opened:
+                    assert opened.stream.codec_context.thread_count == threads
+            video.set_decoder_threads(0)
+    finally:
+        video.set_decoder_threads(0)
+    with pytest.raises(ValueError):
+        video.set_decoder_threads(-1)

@@ -358,7 +358,8 @@ class VideoDataset(Dataset):
 
     Note:
         :meth:`set_epoch` changes this object; with ``DataLoader(persistent_workers=True)`` the
-        workers keep their copy, so call it before the loader's iterator is created.
+        workers keep their copy, so either call it before the loader's iterator is created or
+        sample :class:`~motionprobe.data.loaders.EpochIndex` indices, which carry their epoch.
 
     >>> index = load_index("data/synth", "train")  # doctest: +SKIP
     >>> ds = VideoDataset(index.records, index.classes, frames=16)  # doctest: +SKIP
@@ -479,6 +480,10 @@ class VideoDataset(Dataset):
         return random_clip_start(available, self.frames, rng)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        epoch = getattr(index, "epoch", None)  # an EpochIndex: this worker's copy follows it
+        if epoch is not None:
+            self.epoch = epoch
+        index = int(index)
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
@@ -654,7 +659,8 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
     Returns:
         ``video``: stacked tensor ``(B, ...)`` of the good items (None if none is good or the
-        modality has no RGB), ``flow``: the same for flow clips (None without flow),
+        modality has no RGB; float32 when uint8 and float32 clips meet), ``flow``: the same
+        for flow clips (None without flow),
         ``label`` and ``clip_index``: LongTensor ``(B,)``, ``video_id`` and ``path``: lists, and
         ``bad``: a :class:`~motionprobe.types.BadItem` per failed item (reason, label, clip),
         then one marked ``used`` per good item with a ``note`` (a truncated video that was read).
@@ -672,6 +678,8 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
         if "error" in b or "note" in b
     ]
     videos = [torch.as_tensor(b["video"]) for b in good if "video" in b]
+    if len({v.dtype for v in videos}) > 1:  # uint8 clips beside resized float ones: same values
+        videos = [v.float() for v in videos]
     flows = [torch.as_tensor(b["flow"]) for b in good if "flow" in b]
     return {
         "video": torch.stack(videos) if videos else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from motionprobe.data.layouts import data_root, load_index
 from motionprobe.rawframes import FLOW_BOUND
 from motionprobe.transforms import ClipTransform, Preset
 from motionprobe.types import BadItem, VideoError
-from motionprobe.video import probe
+from motionprobe.video import probe, set_decoder_threads
 
 
 def make_dataset(
@@ -36,6 +37,7 @@ def make_dataset(
     num_crops: int = 1,
     truncated: str = "skip",
     flow_bound: float = FLOW_BOUND,
+    uint8: bool = False,
 ) -> tuple[VideoDataset, list[BadItem]]:
     """The dataset of pixel-unit clips ``(3, T, crop, crop)`` of one split.
 
@@ -44,7 +46,9 @@ def make_dataset(
     ``modality`` that has flow, items also carry ``flow`` ``(2, T, crop, crop)`` in pixels, read
     from ``flow_cache`` (made over ``root``) or computed on frames resized to the preset's short
     side, or read from a frame folder's flow frames (quantised with ``flow_bound``).
-    ``truncated`` is the policy for truncated videos (:class:`VideoDataset`).
+    ``truncated`` is the policy for truncated videos (:class:`VideoDataset`). ``uint8`` keeps
+    RGB clips uint8 where their values are integers (:class:`~motionprobe.transforms.ClipTransform`)
+    for a consumer that normalises on its device (:meth:`~motionprobe.transforms.Preset.normalize`).
 
     Returns:
         The dataset and the items its index already found bad (missing files, unknown classes,
@@ -69,7 +73,7 @@ def make_dataset(
         sampling="random" if train else "uniform",
         num_clips=num_clips,
         short=short,
-        transform=ClipTransform(preset, train=train, flip=flip, seed=seed),
+        transform=ClipTransform(preset, train=train, flip=flip, seed=seed, uint8=uint8),
         seed=seed,
         cache=bool(cache),
         modality=modality,
@@ -96,13 +100,18 @@ def make_loader(
     seed: int = 0,
     rank: int = 0,
     world: int = 1,
+    pin_memory: bool = False,
     **dataset_kwargs,
 ) -> tuple[DataLoader, VideoDataset, list[BadItem]]:
     """A DataLoader of pixel-unit clips ``(B, 3, T, crop, crop)`` over :func:`make_dataset`.
 
     Its sampler is an :class:`EpochSampler` (this rank's share, shuffled per epoch when
     ``train``). With the decoded-video cache on, decoding happens in the main process (workers
-    would each hold a copy of the cache).
+    would each hold a copy of the cache). Each worker's video decoders share the cores with the
+    other workers' (:func:`decoder_threads`). ``pin_memory`` (for a CUDA device) hands batches
+    over in page-locked memory, so copies to the GPU can overlap compute. Workers persist across
+    epochs (no restart, and each keeps the headers it probed): the sampler's indices carry their
+    epoch to them (:class:`EpochIndex`).
 
     Returns:
         The loader, its dataset and the items the index already found bad.
@@ -111,17 +120,64 @@ def make_loader(
         root, split, classes, preset, frames, train, seed=seed, **dataset_kwargs
     )
     sampler = EpochSampler(len(dataset), shuffle=train, seed=seed, rank=rank, world=world)
+    num_workers = 0 if dataset.cache else workers
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
-        num_workers=0 if dataset.cache else workers,
+        num_workers=num_workers,
         collate_fn=collate,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+        worker_init_fn=_DecoderThreads(decoder_threads(num_workers)) if num_workers else None,
         # Its own generator: worker seeds never draw from the global RNG that dropout uses, so a
         # resumed run's global RNG stream is the uninterrupted run's.
         generator=torch.Generator().manual_seed(seed),
     )
     return loader, dataset, bad
+
+
+def decoder_threads(workers: int) -> int:
+    """Threads per video decoder in each of ``workers`` loader processes: their share of the
+    cores this process may use (at least 1), so that workers do not oversubscribe the cores
+    with FFmpeg's default of a thread per core each; 0 (FFmpeg's choice) without workers."""
+    if workers < 1:
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+class _DecoderThreads:
+    """A DataLoader ``worker_init_fn`` setting the worker's decoder threads (picklable, so it
+    also works where workers are spawned)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __call__(self, worker_id: int) -> None:
+        set_decoder_threads(self.count)
+
+
+class EpochIndex(int):
+    """An item index that carries its epoch to the loader worker that fetches it.
+
+    A persistent worker holds its own copy of the dataset, which ``set_epoch`` in the main
+    process never reaches; :class:`~motionprobe.data.kinetics.VideoDataset` takes the epoch from
+    the index instead.
+    """
+
+    epoch: int
+
+    def __new__(cls, index: int, epoch: int) -> EpochIndex:
+        obj = super().__new__(cls, index)
+        obj.epoch = int(epoch)
+        return obj
+
+    def __reduce__(self):
+        return EpochIndex, (int(self), self.epoch)
 
 
 class EpochSampler(Sampler[int]):
@@ -152,7 +208,7 @@ class EpochSampler(Sampler[int]):
         return order[self.rank :: self.world]
 
     def __iter__(self):
-        return iter(self.order()[self.skip :].tolist())
+        return (EpochIndex(i, self.epoch) for i in self.order()[self.skip :].tolist())
 
     def __len__(self) -> int:
         return max(len(self.order()) - self.skip, 0)

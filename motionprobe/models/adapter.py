@@ -84,9 +84,16 @@ class Target:
     def normalize(
         self, given: dict[str, torch.Tensor], device: str | torch.device
     ) -> list[torch.Tensor | None]:
-        """The model's positional inputs, normalised on ``device``; ``None`` where not given."""
+        """The model's positional inputs, normalised on ``device``; ``None`` where not given.
+
+        Clips may be uint8 (a loader's ``uint8`` clips): they are made float on ``device``. The
+        copy does not block; from pinned memory it overlaps the GPU's work, and the normalisation
+        that follows on the same stream waits for it.
+        """
         return [
-            self.presets[n].normalize(given[n].to(device)) if n in given else None
+            self.presets[n].normalize(given[n].to(device, non_blocking=True))
+            if n in given
+            else None
             for n in self.inputs
         ]
 
