@@ -433,7 +433,8 @@ def _add_flow(sub) -> None:
     p.add_argument("--num-shards", type=int, default=None, help="machines sharing the dataset")
     p.add_argument("--shard-index", type=int, default=None, help="this machine's shard")
     p.add_argument("--verify", action="store_true", help="checksum every existing entry")
-    p.add_argument("--device", default="cpu", help="where tvl1-torch runs (cpu, cuda, cuda:1)")
+    p.add_argument("--device", default=default(extract_flow, "device"),
+                   help="where tvl1-torch runs (default the CPU; cuda, cuda:1)")  # fmt: skip
     p.set_defaults(func=cmd_flow)
 
 
