@@ -174,26 +174,31 @@ def _one_scale(i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, params: dict
         rho_c = i1w - wx * u[0] - wy * u[1] - i0
         # Where |grad I1| vanishes, the thresholding step moves nothing (wx = wy = 0 there).
         inv_grad = 1 / grad.clamp(min=torch.finfo(torch.float32).tiny)
-        w_xy = torch.stack((wx, wy))
-        active = torch.ones(b, dtype=torch.bool, device=u.device)
+        # The pairs still iterating, and their state: a pair that has stopped leaves the working
+        # set, so the batch costs the sum of its pairs' iterations, not the slowest pair's times B.
+        idx = torch.arange(b, device=u.device)
+        ua, pa, wa, ra, ga = u, p, torch.stack((wx, wy)), rho_c, inv_grad
         for _ in range(int(params["outerIterations"])):
             if median:
-                u = torch.where(active[:, None, None], _median5(u), u)
+                ua = _median5(ua)
             for _ in range(int(params["innnerIterations"])):
-                rho = rho_c + wx * u[0] + wy * u[1]
-                v = u + (-rho * inv_grad).clamp(-l_t, l_t) * w_xy
-                new = v + theta * _divergence(p[:, 0], p[:, 1])
-                error = (new - u).square().sum(dim=(0, 2, 3))
-                u = torch.where(active[:, None, None], new, u)
-                gx, gy = _forward_gradient(u)  # (2, B, H, W) each
+                rho = ra + wa[0] * ua[0] + wa[1] * ua[1]
+                v = ua + (-rho * ga).clamp(-l_t, l_t) * wa
+                new = v + theta * _divergence(pa[:, 0], pa[:, 1])
+                going = (new - ua).square().sum(dim=(0, 2, 3)) > stop
+                ua = new
+                gx, gy = _forward_gradient(ua)  # (2, b, H, W) each
                 norm = (1 + taut * torch.hypot(gx, gy))[:, None]
-                g = torch.stack((gx, gy), dim=1)  # (2, 2, B, H, W)
-                p = torch.where(active[:, None, None], (p + taut * g) / norm, p)
-                active = active & (error > stop)
-                if not bool(active.any()):
+                pa = (pa + taut * torch.stack((gx, gy), dim=1)) / norm  # (2, 2, b, H, W)
+                if not bool(going.all()):
+                    u[:, idx], p[:, :, idx] = ua, pa
+                    idx, ua, pa = idx[going], ua[:, going], pa[:, :, going]
+                    wa, ra, ga = wa[:, going], ra[going], ga[going]
+                if not len(idx):
                     break
-            if not bool(active.any()):
+            if not len(idx):
                 break
+        u[:, idx], p[:, :, idx] = ua, pa
     return u
 
 
