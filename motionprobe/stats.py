@@ -250,29 +250,25 @@ def accuracy_by_intervention(
 # --------------------------------------------------------------------------------------------
 
 
-def _precision(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
-    """(precision, n_pred) per predicted class under intervention ``name``, in clip units."""
-    sub = df[df["intervention"] == name]
-    mass = sub.groupby("pred")["w"].sum()
-    hit = sub[sub["pred"] == sub["label"]].groupby("pred")["w"].sum()
+def _prediction_tables(df: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """Per intervention (clip units): ``(precision, n_pred)`` by predicted class; by label, the
+    top prediction and its share, of all and of wrong ones: ``{iv: {label: (pred, share)}}``."""
+    mass = df.groupby(["intervention", "pred"], sort=False)["w"].sum()
+    hit = df[df["pred"] == df["label"]].groupby(["intervention", "pred"], sort=False)["w"].sum()
     precision = (hit.reindex(mass.index).fillna(0.0) / mass).astype(float)
-    return precision, mass
-
-
-def _top_pred(df: pd.DataFrame, name: str, wrong: bool = False) -> pd.DataFrame:
-    """Most frequent prediction (and its share of all clips) of each class's clips under ``name``.
-
-    With ``wrong``, the most frequent prediction other than the class itself: where the clips
-    the class lost went.
-    """
-    sub = df[df["intervention"] == name]
-    mass = sub.groupby(["label", "pred"])["w"].sum().reset_index()
-    mass["share"] = mass["w"] / mass.groupby("label")["w"].transform("sum")
-    if wrong:
-        mass = mass[mass["pred"] != mass["label"]]
-    mass = mass.sort_values(["label", "share", "pred"], ascending=[True, False, True])
-    top = mass.drop_duplicates("label").set_index("label")
-    return top[["pred", "share"]]
+    prec: dict[str, tuple[dict, dict]] = {}
+    for (name, pred), m, p in zip(mass.index, mass.to_numpy(), precision.to_numpy(), strict=True):
+        by_pred, n_pred = prec.setdefault(name, ({}, {}))
+        by_pred[pred], n_pred[pred] = float(p), float(m)
+    keys = ["intervention", "label"]
+    pairs = df.groupby([*keys, "pred"], sort=False)["w"].sum().reset_index()
+    pairs["share"] = pairs["w"] / pairs.groupby(keys)["w"].transform("sum")
+    pairs = pairs.sort_values([*keys, "share", "pred"], ascending=[True, True, False, True])
+    tops: list[dict[str, dict]] = [{}, {}]
+    for top, sub in zip(tops, (pairs, pairs[pairs["pred"] != pairs["label"]]), strict=True):
+        for name, label, pred, share in sub.drop_duplicates(keys)[[*keys, "pred", "share"]].values:
+            top.setdefault(name, {})[label] = (pred, float(share))
+    return prec, tops[0], tops[1]
 
 
 def per_class(
@@ -346,18 +342,22 @@ def per_class(
     )
     clean = clips[clips["intervention"] == CLEAN].drop(columns=["intervention", "label"])
     clean = clean.rename(columns={"correct": "c0"})
-    prec_clean, _ = _precision(df, CLEAN)
+    precisions, tops, losts = _prediction_tables(df)
+    prec_clean = precisions.get(CLEAN, ({}, {}))[0]
+    # One merge and grouping for all interventions (per_class runs inside bootstrap loops); an
+    # inner merge keeps the left order, so each group's clips are in the per-intervention order.
+    paired = clips[clips["intervention"] != CLEAN].merge(clean, on=_CLIP, how="inner")
+    c0_all, c1_all = paired["c0"].to_numpy(), paired["correct"].to_numpy()
+    where = paired.groupby(["intervention", "label"], sort=False).indices
+    groups = {key: (c0_all[ix], c1_all[ix]) for key, ix in where.items()}
 
     rows: list[dict] = []
+    empty = np.empty(0)
     for name in names:
-        paired = clips[clips["intervention"] == name].merge(clean, on=_CLIP, how="inner")
-        groups = {k: g for k, g in paired.groupby("label", sort=False)}
-        prec, n_pred = _precision(df, name)
-        top, lost = _top_pred(df, name), _top_pred(df, name, wrong=True)
+        prec, n_pred = precisions.get(name, ({}, {}))
+        top, lost = tops.get(name, {}), losts.get(name, {})
         for cls in order:
-            g = groups.get(cls)
-            c0 = g["c0"].to_numpy() if g is not None else np.empty(0)
-            c1 = g["correct"].to_numpy() if g is not None else np.empty(0)
+            c0, c1 = groups.get((name, cls), (empty, empty))
             n = c0.size
             rng = _rng(seed, cls, name)
             if n:
@@ -386,10 +386,10 @@ def per_class(
                     "precision_clean": pc,
                     "precision_drop": pc - pr,
                     "n_pred": float(n_pred.get(cls, 0.0)),
-                    "top_pred": top["pred"].get(cls, None),
-                    "top_pred_share": float(top["share"].get(cls, np.nan)),
-                    "top_wrong": lost["pred"].get(cls, None),
-                    "top_wrong_share": float(lost["share"].get(cls, 0.0 if n else np.nan)),
+                    "top_pred": top.get(cls, (None, np.nan))[0],
+                    "top_pred_share": top.get(cls, (None, np.nan))[1],
+                    "top_wrong": lost.get(cls, (None, np.nan))[0],
+                    "top_wrong_share": lost.get(cls, (None, 0.0 if n else np.nan))[1],
                 }
             )
     out = pd.DataFrame(rows, columns=list(PER_CLASS_COLUMNS))

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -412,7 +414,8 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
     todo, loader = _pending(dataset, parts, cfg.batch_size, rank, world, cfg.workers)
     forward = _Forward(target, device, cfg.forward_batch, cfg.amp, cfg.stream)
     # A DataLoader yields batches in the order of its batch sampler, workers or not.
-    bar = tqdm(zip(todo, loader, strict=True), total=len(todo), desc="probe", unit="batch",
+    batches = loader if cfg.workers else prefetch(loader)
+    bar = tqdm(zip(todo, batches, strict=True), total=len(todo), desc="probe", unit="batch",
                disable=hide_bars(progress) or rank != 0)  # fmt: skip
     for number, batch in bar:
         rows, energy = [], {}
@@ -428,6 +431,50 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
         if rank != 0:
             return ProbeResult(str(out), rank=rank)
     return _finish(out, parts, bad, config, target.classes)
+
+
+def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """``items`` in order, the next ``depth`` of them made in a background thread meanwhile.
+
+    Without loader workers the next batch is decoded while the model runs on this one: the
+    decoder and torch's kernels release the GIL, so the decoding hides behind the forward pass
+    instead of adding to it. An exception raised while making an item is raised here, in order.
+
+    >>> list(prefetch(iter(range(3))))
+    [0, 1, 2]
+    """
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put((item, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            slots.put((None, error))
+            return
+        slots.put((done, None))
+
+    worker = threading.Thread(target=fill, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                slots.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def _check_stream(target: Target, stream: str) -> None:

@@ -293,13 +293,24 @@ class FeatureLoss:
                 handle.remove()
         return [found[name] for name in self.layers]
 
-    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    def targets(self, real: torch.Tensor) -> list[torch.Tensor]:
+        """The real clips' features (without grad), to score several fakes against."""
+        with torch.no_grad():
+            return self.features(real)
+
+    def __call__(
+        self,
+        fake: torch.Tensor,
+        real: torch.Tensor,
+        targets: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Per-clip loss.
 
         Args:
             fake: Normalised generated clips ``(S * B, 3, T, H, W)``, ``S >= 1`` samples per
                 real clip, sample-major (rows ``s * B + b``).
             real: Normalised real clips ``(B, 3, T, H, W)`` (features computed without grad).
+            targets: :meth:`targets` of ``real`` when already computed (saves a forward pass).
 
         Returns:
             ``(S * B,)``: 0 where a generated clip equals its real clip.
@@ -308,8 +319,8 @@ class FeatureLoss:
         if fake.shape[0] % b:
             raise ValueError(f"{fake.shape[0]} generated clips for {b} real ones")
         repeats = fake.shape[0] // b
-        with torch.no_grad():
-            targets = self.features(real)
+        if targets is None:
+            targets = self.targets(real)
         loss = fake.new_zeros(fake.shape[0])
         for f, r in zip(self.features(fake), targets, strict=True):
             scale = r.detach().float().pow(2).flatten(1).mean(1) + self.eps
@@ -350,13 +361,25 @@ def best_of_k_loss(
     b = x.shape[0]
     rep = (samples, 1, 1, 1, 1)
     noise = torch.randn(samples * b, net.noise_channels, *x.shape[2:], generator=generator)
-    fake = net(held.repeat(rep), mask.repeat(rep), noise.to(device=x.device, dtype=x.dtype))
-    # The held clips ride along as one more "sample" (no gradient reaches them), so the static
-    # baseline costs no second pass over the real clips.
+    noise = noise.to(device=x.device, dtype=x.dtype)
     preset = loss_fn.model.preset
-    per_sample = loss_fn(preset.normalize(torch.cat([fake, held])), preset.normalize(x))
+    real = preset.normalize(x)
+    targets = loss_fn.targets(real)
+    # Only the best sample of each clip receives gradient, so the samples are scored without
+    # a graph and the winners alone are generated again with one: the backward pass (most of a
+    # step's time) then covers B clips, not (samples + 1) * B. The held clips ride along as one
+    # more "sample", so the static baseline costs no second pass over the real clips.
+    with torch.no_grad():
+        fake = net(held.repeat(rep), mask.repeat(rep), noise)
+        per_sample = loss_fn(preset.normalize(torch.cat([fake, held])), real, targets)
     per_sample = per_sample.view(samples + 1, b)
-    return per_sample[:samples].min(0).values.mean(), per_sample[samples].detach()
+    held_loss = per_sample[samples]
+    if not torch.is_grad_enabled():
+        return per_sample[:samples].min(0).values.mean(), held_loss
+    best = per_sample[:samples].argmin(0)
+    chosen = noise.view(samples, b, *noise.shape[1:])[best, torch.arange(b, device=x.device)]
+    fake = net(held, mask, chosen)
+    return loss_fn(preset.normalize(fake), real, targets).mean(), held_loss
 
 
 def _check_ks(ks: Sequence[int], t: int) -> tuple[int, ...]:
