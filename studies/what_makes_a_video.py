@@ -7,7 +7,7 @@ selection; shuffle, reverse, injected motion and the cue conflict for the per-cl
 Writes per-class drops, the share of classes that do not need motion with its CI, the most and
 least motion-dependent classes, figures and ``report.md``. Every step resumes after a kill.
 
-    python studies/what_makes_a_video.py                  # synthetic controls, ~7 min on 2 cores
+    python studies/what_makes_a_video.py                  # synthetic controls, ~15 min on 2 cores
     python studies/what_makes_a_video.py --smoke          # seconds, for tests
     python studies/what_makes_a_video.py --data K400 --checkpoint c3d.pt --generator gen.pt \\
         --out runs/k400_wmav --device cuda
