@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 try:
-    from motionprobe.data.loaders import decoder_threads, make_loader
+    from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
@@ -46,7 +46,7 @@ try:
     from motionprobe.video import probe, read_clip, write_video
 except ModuleNotFoundError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from motionprobe.data.loaders import decoder_threads, make_loader
+    from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
@@ -237,7 +237,9 @@ def kinetics_like(
     return out
 
 
-def _bare_clip(path: str, start: int, frames: int, fps: float, box: tuple[int, int, int]):
+def _bare_clip(
+    path: str, start: int, frames: int, fps: float, box: tuple[int, int, int], threads: int = 1
+):
     """The loader's clip decoded with PyAV and nothing else: seek to the keyframe before frame
     ``start``, decode to uint8 RGB until ``frames`` frames from ``start``, crop ``box = (top,
     left, size)``. Returns uint8 ``(frames, size, size, 3)``."""
@@ -245,7 +247,7 @@ def _bare_clip(path: str, start: int, frames: int, fps: float, box: tuple[int, i
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # as the loader's decoder, with one worker's threads
-        stream.codec_context.thread_count = decoder_threads(1)
+        stream.codec_context.thread_count = threads
         first = (stream.start_time or 0) + round(start / fps / stream.time_base)
         container.seek(first, stream=stream, backward=True)
         out = []
@@ -307,8 +309,13 @@ def loader_figures(
     rounds: int | None = None,
     videos: int | None = None,
     batch_size: int = 2,
+    threads: int = 1,
 ) -> dict:
     """Loader clips/s per worker and with 2 workers against a bare PyAV decode of the same clips.
+
+    Every decoder (the bare one and each worker's) uses ``threads`` threads, 1 by default: a
+    worker is then one core's work, as in a many-worker run on a GPU machine, so the ratio is the
+    loader's efficiency per core and the 2-worker figure its scaling (on 2 cores at most 2x).
 
     The dataset is :func:`kinetics_like` (``tiny``: 64x48, 2 s, 8-frame clips of a 32 crop);
     the loader is ``make_loader``'s training loader for I3D RGB (64 frames, 224 crop of the
@@ -344,6 +351,7 @@ def loader_figures(
                 workers=workers,
                 uint8=True,  # as motionprobe.train builds it
                 pin_memory=torch.device(device).type == "cuda",
+                threads=threads,
             )
 
         loaders = {w: loader(w)[0] for w in (1, 2)}
@@ -353,7 +361,7 @@ def loader_figures(
         plan = _bare_plan(dataset)
         first = dataset[0]["video"]
         path, start, fps, box = plan[0]
-        bare_first = torch.from_numpy(_bare_clip(path, start, frames, fps, box))
+        bare_first = torch.from_numpy(_bare_clip(path, start, frames, fps, box, threads))
         identical = torch.equal(first, bare_first.permute(3, 0, 1, 2))
         seconds = {"bare": 0.0, 1: 0.0, 2: 0.0}
         rss, uss = [], []
@@ -363,7 +371,7 @@ def loader_figures(
                 if run == "bare":
                     t0 = time.perf_counter()
                     for path, start, fps, box in plan:
-                        _bare_clip(path, start, frames, fps, box)
+                        _bare_clip(path, start, frames, fps, box, threads)
                     seconds["bare"] += time.perf_counter() - t0
                 else:
                     clips, took, memory = _loader_epoch(loaders[run])

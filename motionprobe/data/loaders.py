@@ -101,6 +101,7 @@ def make_loader(
     rank: int = 0,
     world: int = 1,
     pin_memory: bool = False,
+    threads: int | None = None,
     **dataset_kwargs,
 ) -> tuple[DataLoader, VideoDataset, list[BadItem]]:
     """A DataLoader of pixel-unit clips ``(B, 3, T, crop, crop)`` over :func:`make_dataset`.
@@ -108,10 +109,10 @@ def make_loader(
     Its sampler is an :class:`EpochSampler` (this rank's share, shuffled per epoch when
     ``train``). With the decoded-video cache on, decoding happens in the main process (workers
     would each hold a copy of the cache). Each worker's video decoders share the cores with the
-    other workers' (:func:`decoder_threads`). ``pin_memory`` (for a CUDA device) hands batches
-    over in page-locked memory, so copies to the GPU can overlap compute. Workers persist across
-    epochs (no restart, and each keeps the headers it probed): the sampler's indices carry their
-    epoch to them (:class:`EpochIndex`).
+    other workers' (:func:`decoder_threads`; ``threads`` sets it). ``pin_memory`` (for a CUDA
+    device) hands batches over in page-locked memory, so copies to the GPU can overlap compute.
+    Workers persist across epochs (no restart, and each keeps the headers it probed): the
+    sampler's indices carry their epoch to them (:class:`EpochIndex`).
 
     Returns:
         The loader, its dataset and the items the index already found bad.
@@ -129,7 +130,9 @@ def make_loader(
         collate_fn=collate,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
-        worker_init_fn=_DecoderThreads(decoder_threads(num_workers)) if num_workers else None,
+        worker_init_fn=_DecoderThreads(threads or decoder_threads(num_workers))
+        if num_workers
+        else None,
         # Its own generator: worker seeds never draw from the global RNG that dropout uses, so a
         # resumed run's global RNG stream is the uninterrupted run's.
         generator=torch.Generator().manual_seed(seed),
