@@ -414,13 +414,25 @@ def _gpu_results(todo: list[tuple], threads: int):
     """Results of ``todo`` solved on a GPU in this process, ``threads`` videos decoded ahead.
 
     CUDA does not survive ``fork`` and one process feeds a GPU; decoding (PyAV releases the GIL)
-    overlaps with the solver instead.
+    overlaps with the solver instead. At most ``threads`` videos wait decoded, so memory stays
+    bounded however far decoding could outrun the GPU.
     """
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
-        for job, decoded in zip(todo, pool.map(_decode, todo), strict=True):
-            yield _extract_one(job, decoded)
+    pool = ThreadPoolExecutor(threads)
+    jobs, ahead = iter(todo), deque()
+    try:
+        for job in jobs:
+            ahead.append((job, pool.submit(_decode, job)))
+            if len(ahead) > threads:
+                job, decoded = ahead.popleft()
+                yield _extract_one(job, decoded.result())
+        while ahead:
+            job, decoded = ahead.popleft()
+            yield _extract_one(job, decoded.result())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def flow_settings(

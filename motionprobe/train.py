@@ -305,7 +305,7 @@ class _Run:
         model = model.to(device)
         torch.manual_seed(config.seed + rank)  # ranks draw different dropout masks
         net = model
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if world > 1 or "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun, even with one process
             ids = [torch.device(device).index] if device.startswith("cuda") else None
             net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         # The adapter puts the model in eval mode; each epoch sets train mode again.

@@ -47,6 +47,8 @@ def tvl1(i0: torch.Tensor, i1: torch.Tensor, params: dict) -> torch.Tensor:
         )
     if params["gamma"] != 0:
         raise ValueError("tvl1-torch does not support gamma != 0 (OpenCV's illumination term)")
+    if int(params["medianFiltering"]) not in (0, 1, 5):
+        raise ValueError("tvl1-torch filters with a 5x5 median (medianFiltering=5) or none (1)")
     if min(i0.shape[1:]) < 3:
         raise ValueError(f"frames of {tuple(i0.shape[1:])} pixels are too small for TV-L1")
     step = float(params["scaleStep"])

@@ -130,6 +130,8 @@ def test_compute_flow_rejects_bad_input():
         fl.compute_flow(np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="unknown tvl1 parameters"):
         fl.compute_flow(np.zeros((2, 8, 8, 3), np.uint8), params={"lambda": 1})
+    with pytest.raises(ValueError, match="5x5 median"):  # OpenCV's 3x3 is not reimplemented
+        fl.compute_flow(np.zeros((2, 8, 8, 3), np.uint8), "tvl1-torch", {"medianFiltering": 3})
 
 
 def test_quantisation_round_trip_within_half_a_level():
@@ -307,6 +309,19 @@ def test_tvl1_torch_cache_from_the_cli_agrees_with_opencvs(synth, tmp_path):
         a = np.load(entry)["flow"].astype(int)
         b = np.load(ours / entry.relative_to(ref))["flow"].astype(int)
         assert (np.abs(a - b) <= 1).all(axis=0).mean() >= 0.95, entry.name
+
+
+def test_gpu_path_decodes_ahead_in_order_and_lists_bad_videos(synth, tmp_path):
+    # The path extract_flow takes for tvl1-torch on CUDA, run here on the CPU with Farneback.
+    videos = fl.list_videos(synth)
+    params = fl.method_params("farneback")
+    todo = [(str(v), str(tmp_path / f"{i}.npz"), "farneback", params, None, None, None)
+            for i, v in enumerate(videos)]  # fmt: skip
+    results = list(fl._gpu_results(todo, 2))
+    assert [r[0] for r in results] == [str(v) for v in videos]
+    bad = [r for r in results if r[1] is not None]
+    assert [Path(r[0]).name for r in bad] == ["broken.mp4"]
+    assert len(list(tmp_path.glob("*.npz"))) == len(videos) - 1
 
 
 @pytest.mark.slow

@@ -129,7 +129,9 @@ def make_loader(
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=pin_memory,
-        persistent_workers=num_workers > 0,
+        # Training loaders persist (one start per run, not per epoch); evaluation loaders, read
+        # once or once per epoch, release their processes after each pass.
+        persistent_workers=num_workers > 0 and train,
         worker_init_fn=_DecoderThreads(threads or decoder_threads(num_workers))
         if num_workers
         else None,

@@ -417,11 +417,15 @@ def _probe(cfg: ProbeConfig, rank: int, world: int, progress: bool, overwrite: b
     batches = loader if cfg.workers else prefetch(loader)
     bar = tqdm(zip(todo, batches, strict=True), total=len(todo), desc="probe", unit="batch",
                disable=hide_bars(progress) or rank != 0)  # fmt: skip
-    for number, batch in bar:
-        rows, energy = [], {}
-        if batch["video"] is not None:
-            rows, energy = _evaluate_batch(target, batch, plan, forward, uses_flow, gen_net)
-        _write_part(parts, number, rows, energy, batch["bad"])
+    try:
+        for number, batch in bar:
+            rows, energy = [], {}
+            if batch["video"] is not None:
+                rows, energy = _evaluate_batch(target, batch, plan, forward, uses_flow, gen_net)
+            _write_part(parts, number, rows, energy, batch["bad"])
+    finally:  # however the loop ends, the prefetching thread does not outlive it
+        if batches is not loader:
+            batches.close()
 
     if world > 1:
         dist = torch.distributed
