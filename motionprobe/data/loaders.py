@@ -111,8 +111,8 @@ def make_loader(
     would each hold a copy of the cache). Each worker's video decoders share the cores with the
     other workers' (:func:`decoder_threads`; ``threads`` sets it). ``pin_memory`` (for a CUDA
     device) hands batches over in page-locked memory, so copies to the GPU can overlap compute.
-    Workers persist across epochs (no restart, and each keeps the headers it probed): the
-    sampler's indices carry their epoch to them (:class:`EpochIndex`).
+    A training loader's workers persist across epochs (no restart, and each keeps the headers it
+    probed): the sampler's indices carry their epoch to them (:class:`EpochIndex`).
 
     Returns:
         The loader, its dataset and the items the index already found bad.
