@@ -34,7 +34,13 @@ from torch.utils.data import DataLoader
 
 from motionprobe.data.layouts import has_split, load_index
 from motionprobe.data.loaders import make_loader
-from motionprobe.device import autocast, environment, gather, setup_distributed
+from motionprobe.device import (
+    autocast,
+    channels_last,
+    environment,
+    gather,
+    setup_distributed,
+)
 from motionprobe.evaluate import evaluate
 from motionprobe.io import (
     bad_items_frame,
@@ -302,7 +308,7 @@ class _Run:
         sizes = {"frames": config.frames, "size": config.size, "short_side": config.resize}
         kwargs = {k: v for k, v in sizes.items() if v} | config.model_kwargs
         model = create_model(config.model, len(classes), weights=config.weights, **kwargs)
-        model = model.to(device)
+        model = channels_last(model.to(device))
         torch.manual_seed(config.seed + rank)  # ranks draw different dropout masks
         net = model
         if world > 1 or "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun, even with one process

@@ -273,3 +273,21 @@ def test_full_size_forward_at_paper_input(name):
     model = create_model(name, num_classes=400).eval()
     with torch.inference_mode():
         assert model(*model.example_inputs()).shape == (1, 400)
+
+
+@pytest.mark.parametrize("name", ["c3d_tiny", "i3d_two_stream_tiny", "convnet_lstm_tiny"])
+def test_channels_last_changes_the_layout_not_the_outputs(name):
+    """Every model, converted as training and probing convert it, gives the same logits."""
+    from motionprobe.device import channels_last
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=4).eval()
+    inputs = model.example_inputs(batch=2)
+    with torch.no_grad():
+        before = model(*inputs)
+        fast = channels_last(model)
+        after = fast(*inputs)
+    assert fast is model
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv3d)]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last_3d) for m in convs)
+    assert torch.allclose(before, after, rtol=1e-4, atol=1e-5)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from motionprobe.data.layouts import load_index
+from motionprobe.device import channels_last
 from motionprobe.flow import clip_flow
 from motionprobe.models.checkpoint import load_checkpoint
 from motionprobe.models.sources import align_classes, is_spec, load_spec
@@ -143,7 +144,7 @@ def _target(model, device, classes, frames, preset, flow_method, weights, data_c
         net.presets = {"rgb": loaded.preset}
         net.frames = int(frames or loaded.frames)
         return Target(
-            loaded.model.to(device).eval(),
+            channels_last(loaded.model.to(device).eval()),
             list(loaded.classes or []),
             int(frames or loaded.frames),
             {"rgb": loaded.preset},
@@ -156,7 +157,7 @@ def _target(model, device, classes, frames, preset, flow_method, weights, data_c
         cfg = dict(ckpt.get("config") or {})
         method = flow_method or _trained_flow_method(cfg)
         return Target(
-            net,
+            channels_last(net),
             list(ckpt["classes"]),
             int(frames or cfg.get("frames") or net.frames),
             dict(net.presets),
@@ -188,7 +189,7 @@ def _target(model, device, classes, frames, preset, flow_method, weights, data_c
             "such as 'i3d_rgb')"
         )
     return Target(
-        model.to(device).eval(),
+        channels_last(model.to(device).eval()),
         list(classes),
         int(frames),
         presets,
