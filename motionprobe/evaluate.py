@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from motionprobe.data.layouts import load_index
 from motionprobe.data.loaders import make_loader
-from motionprobe.device import autocast, gather, world_size
+from motionprobe.device import autocast, for_inference, gather, world_size
 from motionprobe.io import (
     bad_items_frame,
     hide_bars,
@@ -58,7 +58,7 @@ def evaluate(
     Returns:
         ``{"loss", "acc", "n", "bad": list[BadItem]}``.
     """
-    model = target.model.eval()
+    model = for_inference(target.model.eval())  # BatchNorms folded (no hooks here)
     loss_sum, correct, n, bad = 0.0, 0, 0, []
     for batch in tqdm(loader, desc="eval", leave=False, disable=hide_bars(progress)):
         bad += batch["bad"]
@@ -93,7 +93,7 @@ def predict_views(
         A table (``video_id``, ``label``, ``clip_index``, ``crop_index``), float32 logits
         ``(views, num_classes)`` in the same order, and the bad items.
     """
-    model = target.model.eval()
+    model = for_inference(target.model.eval())  # BatchNorms folded (no hooks here)
     rows, logits, bad = [], [], []
     for batch in tqdm(loader, desc="views", leave=False, disable=hide_bars(progress)):
         bad += batch["bad"]

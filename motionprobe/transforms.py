@@ -21,7 +21,7 @@ from motionprobe.types import TIME_DIM
 def to_model_layout(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Decoded frames to the model layout, in pixel units.
 
-    The only place in the package that permutes THWC to CTHW.
+    With :func:`planar` (uint8 clips), the only place that turns THWC into CTHW.
 
     Args:
         frames: uint8 ``(T, H, W, 3)`` or a batch ``(B, T, H, W, 3)``, RGB.

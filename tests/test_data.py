@@ -690,3 +690,31 @@ def test_collate_promotes_mixed_uint8_and_float_clips():
     assert batch["video"].dtype == torch.float32
     assert torch.equal(batch["video"][0], u8.float())
     assert collate(items[:1])["video"].dtype == torch.uint8
+
+
+def test_cached_datasets_share_decoded_videos_until_the_file_changes(tmp_path, monkeypatch):
+    """A second cached dataset over the same files decodes nothing; a rewritten file is read
+    again; the shared frames cannot be written through a clip."""
+    from motionprobe import video
+    from motionprobe.data import kinetics
+
+    ramp = np.arange(8, dtype=np.uint8)[:, None, None, None] * 30
+    path = tmp_path / "train" / "a" / "v_000000_000001.mp4"
+    write_video(path, np.broadcast_to(ramp, (8, 16, 16, 3)).copy(), FPS, lossless=True)
+    rec = VideoRecord(path, "a", "v_000000_000001", "train")
+    decoded = []
+    real = video.read_clip
+    monkeypatch.setattr(video, "read_clip", lambda *a, **k: decoded.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(kinetics, "_SHARED", kinetics._SharedFrames(10**6))
+
+    def clip() -> torch.Tensor:
+        return VideoDataset([rec], ["a"], frames=4, cache=True, seed=1)[0]["video"]
+
+    first, second = clip(), clip()
+    assert torch.equal(first, second) and len(decoded) == 1
+    first[:] = 0  # a clip is a copy: the shared frames are untouched
+    assert torch.equal(clip(), second) and len(decoded) == 1
+    write_video(path, np.broadcast_to(255 - ramp, (8, 16, 16, 3)).copy(), FPS, lossless=True)
+    os.utime(path, ns=(1, 1))  # a new modification time, as a rewrite in the same tick may not
+    assert not torch.equal(clip(), second) and len(decoded) == 2
+    assert kinetics._SHARED.bytes <= 10**6

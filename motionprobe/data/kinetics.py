@@ -15,6 +15,8 @@ import dataclasses
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,7 +328,10 @@ class VideoDataset(Dataset):
             (native frame rate only). For small datasets such as the synthetic controls, where
             decoding would otherwise dominate each epoch; with DataLoader workers each worker
             holds its own cache, so use it with ``num_workers=0``. With flow, the whole video's
-            flow is kept too (computed once).
+            flow is kept too (computed once). Decoded videos also stay in a process-wide
+            cache of :data:`SHARED_CACHE_BYTES` (least recently used out), so the next cached
+            dataset of the process over the same unchanged files does not decode them again
+            (a study trains the classifier, then the generator, on the same videos).
         modality: ``rgb`` (item ``video``), ``flow`` (item ``flow``) or ``rgb+flow`` (both). A clip
             of T frames comes with the T flow fields from frame t to t + 1, so T + 1 frames must
             exist after the start (docs/design.md). The transform is called as
@@ -612,11 +617,17 @@ class VideoDataset(Dataset):
         frames = self._frames.get(path)
         if frames is None:
             whole = self.info(path)
-            frames = (
-                rawframes.read_frames(path, range(whole.num_frames))
-                if Path(path).is_dir()
-                else video.read_clip(path, whole.num_frames, short="error", info=whole)
-            )
+            stat = os.stat(path)
+            key = (path, stat.st_mtime_ns, stat.st_size, whole.num_frames, whole.truncated)
+            frames = _SHARED.get(key)
+            if frames is None:
+                frames = (
+                    rawframes.read_frames(path, range(whole.num_frames))
+                    if Path(path).is_dir()
+                    else video.read_clip(path, whole.num_frames, short="error", info=whole)
+                )
+                frames.flags.writeable = False  # shared: clips are cut as copies
+                _SHARED.put(key, frames)
             self._frames[path] = frames
         frames = frames[info.first_frame : info.first_frame + info.num_frames]
         if count is None:
@@ -636,6 +647,39 @@ class VideoDataset(Dataset):
                 )
             steps = steps % left if self.short == "loop" else np.minimum(steps, left - 1)
         return start + steps
+
+
+#: Bytes of decoded videos the process keeps for its next cached dataset (see ``cache`` of
+#: :class:`VideoDataset`).
+SHARED_CACHE_BYTES = 1024**3
+
+
+class _SharedFrames:
+    """Whole decoded videos by file identity, least recently used out beyond a byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.bytes = budget, 0
+        self.items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.lock = threading.Lock()  # the probe decodes its next batch in a thread
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self.lock:
+            frames = self.items.get(key)
+            if frames is not None:
+                self.items.move_to_end(key)
+            return frames
+
+    def put(self, key: tuple, frames: np.ndarray) -> None:
+        with self.lock:
+            if key in self.items or frames.nbytes > self.budget:
+                return
+            self.items[key] = frames
+            self.bytes += frames.nbytes
+            while self.bytes > self.budget:
+                self.bytes -= self.items.popitem(last=False)[1].nbytes
+
+
+_SHARED = _SharedFrames(SHARED_CACHE_BYTES)
 
 
 def _segment_of(info: VideoInfo, record: VideoRecord) -> VideoInfo:

@@ -47,6 +47,7 @@ from motionprobe import interventions as iv
 from motionprobe import stats, verdict
 from motionprobe.data import collate
 from motionprobe.data.loaders import make_dataset
+from motionprobe.device import for_inference
 from motionprobe.flow import clip_flow
 from motionprobe.io import (
     bad_items_frame,
@@ -204,6 +205,7 @@ class _Forward:
             amp,
             stream,
         )
+        self.model = for_inference(target.model)  # BatchNorms folded: nothing hooks it here
         self.queue: list[tuple[torch.Tensor, ...]] = []
         self.out: list[torch.Tensor] = []
 
@@ -233,7 +235,7 @@ class _Forward:
         device_type = torch.device(self.device).type
         use_amp = self.amp == "bf16" or (self.amp == "auto" and device_type == "cuda")
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
-            return t.model(*args, **kwargs).float().cpu()
+            return self.model(*args, **kwargs).float().cpu()
 
     def logits(self) -> torch.Tensor:
         self.flush()

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", default=None, help="temporal generator (default: train)")
     parser.add_argument("--no-generator", action="store_true", help="skip the generator")
     parser.add_argument("--frames", default="1,2,4,8", help="numbers of input frames k")
-    parser.add_argument("--generator-epochs", type=int, default=2,
+    parser.add_argument("--generator-epochs", type=int, default=3,
                         help="epochs of the generator the study trains (smoke: 1)")  # fmt: skip
     parser.add_argument("--split", default="test", help="split to probe")
     parser.add_argument("--interventions", default=None, help="comma-separated specs to add")
