@@ -312,6 +312,28 @@ def _loader_epoch(loader) -> tuple[int, float, list[tuple[float, float]]]:
     return clips, seconds, memory
 
 
+def _rounds(rounds, runs, plan, frames, threads, loaders, pool, seconds, rss, uss) -> None:
+    """The timed rounds of :func:`loader_figures`, adding to ``seconds``, ``rss`` and ``uss``."""
+    for r in range(rounds):
+        for run in runs[r % 4 :] + runs[: r % 4]:
+            if run == "bare2":
+                halves = [(plan[0::2], frames, threads), (plan[1::2], frames, threads)]
+                t0 = time.perf_counter()
+                pool.starmap(_bare_share, halves)
+                seconds["bare2"] += time.perf_counter() - t0
+            elif run == "bare":
+                t0 = time.perf_counter()
+                for path, start, fps, box in plan:
+                    _bare_clip(path, start, frames, fps, box, threads)
+                seconds["bare"] += time.perf_counter() - t0
+            else:
+                clips, took, memory = _loader_epoch(loaders[run])
+                assert clips == len(plan), (clips, len(plan))
+                seconds[run] += took
+                rss += [m[0] for m in memory]
+                uss += [m[1] for m in memory]
+
+
 def loader_figures(
     tiny: bool = False,
     device: str = "cpu",
@@ -381,26 +403,11 @@ def loader_figures(
         runs = ["bare", 1, 2, "bare2"]
         # Started once, as the loaders' persistent workers are: its start is not timed.
         pool = multiprocessing.get_context("fork").Pool(2)
-        for r in range(rounds):
-            for run in runs[r % 4 :] + runs[: r % 4]:
-                if run == "bare2":
-                    halves = [(plan[0::2], frames, threads), (plan[1::2], frames, threads)]
-                    t0 = time.perf_counter()
-                    pool.starmap(_bare_share, halves)
-                    seconds["bare2"] += time.perf_counter() - t0
-                elif run == "bare":
-                    t0 = time.perf_counter()
-                    for path, start, fps, box in plan:
-                        _bare_clip(path, start, frames, fps, box, threads)
-                    seconds["bare"] += time.perf_counter() - t0
-                else:
-                    clips, took, memory = _loader_epoch(loaders[run])
-                    assert clips == len(plan), (clips, len(plan))
-                    seconds[run] += took
-                    rss += [m[0] for m in memory]
-                    uss += [m[1] for m in memory]
-        pool.close()
-        pool.join()
+        try:
+            _rounds(rounds, runs, plan, frames, threads, loaders, pool, seconds, rss, uss)
+        finally:
+            pool.terminate()
+            pool.join()
     rate = {k: rounds * len(plan) / v for k, v in seconds.items()}
     return {
         "bare": rate["bare"],

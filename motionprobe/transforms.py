@@ -373,6 +373,7 @@ __all__ = [
     "center_crop",
     "crop",
     "flip_flow",
+    "planar",
     "preset",
     "torchvision_preset",
     "resize_flow",

@@ -291,3 +291,35 @@ def test_channels_last_changes_the_layout_not_the_outputs(name):
     convs = [m for m in model.modules() if isinstance(m, nn.Conv3d)]
     assert all(m.weight.is_contiguous(memory_format=torch.channels_last_3d) for m in convs)
     assert torch.allclose(before, after, rtol=1e-4, atol=1e-5)
+
+
+def test_for_inference_folds_plain_chains_only_and_keeps_the_logits():
+    """C3D's logits survive folding; subclassed chains, hooked modules, shared ReLUs do not fold."""
+    from motionprobe.device import for_inference
+
+    torch.manual_seed(0)
+    model = create_model("c3d_tiny", num_classes=4)
+    for m in model.modules():  # non-trivial statistics, as after training
+        if isinstance(m, nn.BatchNorm3d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_()
+    model.eval()
+    x = model.example_inputs(batch=3)[0]
+    fast = for_inference(model)
+    assert fast is not model and not any(isinstance(m, nn.BatchNorm3d) for m in fast.modules())
+    assert any(isinstance(m, nn.BatchNorm3d) for m in model.modules())  # the original is intact
+    with torch.no_grad():
+        assert torch.allclose(fast(x), model(x), rtol=1e-4, atol=1e-5)
+
+    class Residual(nn.Sequential):  # its forward does not chain its children
+        def forward(self, x):
+            return x + self[2](self[1](self[0](x)))
+
+    conv = nn.Conv2d(2, 2, 3, padding=1)
+    assert for_inference(Residual(conv, nn.BatchNorm2d(2), nn.ReLU()).eval()).__class__ is Residual
+    hooked = nn.Sequential(nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2)).eval()
+    hooked[1].register_forward_hook(lambda *a: None)
+    assert for_inference(hooked) is hooked
+    relu = nn.ReLU()
+    shared = nn.Sequential(nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2), relu, relu).eval()
+    folded = for_inference(shared)
+    assert isinstance(folded[1], nn.Identity) and not folded[2].inplace

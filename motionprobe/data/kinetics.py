@@ -330,8 +330,8 @@ class VideoDataset(Dataset):
             holds its own cache, so use it with ``num_workers=0``. With flow, the whole video's
             flow is kept too (computed once). Decoded videos also stay in a process-wide
             cache of :data:`SHARED_CACHE_BYTES` (least recently used out), so the next cached
-            dataset of the process over the same unchanged files does not decode them again
-            (a study trains the classifier, then the generator, on the same videos).
+            dataset of the process over the same unchanged video files does not decode them
+            again (a study trains the classifier, then the generator, on the same videos).
         modality: ``rgb`` (item ``video``), ``flow`` (item ``flow``) or ``rgb+flow`` (both). A clip
             of T frames comes with the T flow fields from frame t to t + 1, so T + 1 frames must
             exist after the start (docs/design.md). The transform is called as
@@ -617,17 +617,16 @@ class VideoDataset(Dataset):
         frames = self._frames.get(path)
         if frames is None:
             whole = self.info(path)
-            stat = os.stat(path)
-            key = (path, stat.st_mtime_ns, stat.st_size, whole.num_frames, whole.truncated)
-            frames = _SHARED.get(key)
-            if frames is None:
-                frames = (
-                    rawframes.read_frames(path, range(whole.num_frames))
-                    if Path(path).is_dir()
-                    else video.read_clip(path, whole.num_frames, short="error", info=whole)
-                )
-                frames.flags.writeable = False  # shared: clips are cut as copies
-                _SHARED.put(key, frames)
+            if Path(path).is_dir():  # a frame folder: its files may change under one stat
+                frames = rawframes.read_frames(path, range(whole.num_frames))
+            else:
+                stat = os.stat(path)
+                key = (path, stat.st_mtime_ns, stat.st_size, whole.num_frames, whole.truncated)
+                frames = _SHARED.get(key)
+                if frames is None:
+                    frames = video.read_clip(path, whole.num_frames, short="error", info=whole)
+                    frames.flags.writeable = False  # shared: clips are cut as copies
+                    _SHARED.put(key, frames)
             self._frames[path] = frames
         frames = frames[info.first_frame : info.first_frame + info.num_frames]
         if count is None:

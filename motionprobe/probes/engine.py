@@ -270,7 +270,7 @@ class ProbeConfig(RunConfig):
         amp: ``auto`` (bf16 on CUDA), ``bf16`` or ``off``.
         forward_batch: Clips per forward pass (bounds memory; variants are batched together).
             16 keeps a small model's activations in a CPU's cache (C3D-tiny: 2.0 ms a clip,
-            against 4.5 ms in chunks of 128) and already fills a GPU with full-size clips.
+            against 4.5 ms in chunks of 128); on a GPU, raise it for small clips.
         classes, frames, preset: For a plain module (see ``checkpoint``); ``frames`` also
             overrides a model spec's clip length.
         weights: A model spec's weights (see :mod:`motionprobe.models.sources`).

@@ -18,7 +18,7 @@ from pathlib import Path
 from motionprobe.io import record_study
 from motionprobe.probes import run_probe
 from motionprobe.probes.engine import DEFAULT_SUITE
-from motionprobe.probes.generator import train_generator
+from motionprobe.probes.generator import GeneratorConfig, train_generator
 from motionprobe.report import probe_report
 from motionprobe.studies.base import Study, register_study
 from motionprobe.studies.context import StudyContext
@@ -54,12 +54,15 @@ def run(ctx: StudyContext, args: argparse.Namespace) -> Path:
     generator = args.generator
     if generator is None and not args.no_generator:
         # Smoke: one small epoch, enough to exercise the code path.
-        tiny = dict(epochs=1, width=8, samples=1, batch_size=8) if ctx.smoke else {}
+        tiny = dict(epochs=1, samples=1, batch_size=8) if ctx.smoke else {}
+        # The width names the folder: a generator of another width (an older default) there
+        # could not be resumed, and is kept rather than overwritten.
+        width = GeneratorConfig.width
         generator = train_generator(
             checkpoint,
             ctx.data,
-            ctx.models / f"generator_c3d{ctx.suffix}",
-            **{"epochs": args.generator_epochs, **tiny},
+            ctx.models / f"generator_c3d_w{width}{ctx.suffix}",
+            **{"epochs": args.generator_epochs, "width": width, **tiny},
             device=ctx.device,
             truncated=ctx.truncated,
         ).generator
