@@ -112,9 +112,9 @@ RECIPES: dict[str, dict] = {
         "lr": 0.01,
         "epochs": 30,
     },
-    # 20 epochs: 97.3 % test on the squares controls, against 98.1 % after 30, in two thirds of
-    # the flagship study's longest step.
-    "c3d_synthetic": {**_SYNTHETIC, "model": "c3d_tiny", "epochs": 20},
+    # 30 epochs: at 20 the test accuracy ranged from 93.8 % to 97.3 % between runs of the same
+    # recipe, too close to the edge for the verdicts that rest on it.
+    "c3d_synthetic": {**_SYNTHETIC, "model": "c3d_tiny"},
     # 20 epochs reach the 45-epoch accuracy on the controls (RGB 99.6 % test; flow 75 % val,
     # its colour-blind ceiling being 10 of 13 classes).
     "i3d_rgb_synthetic": {**_SYNTHETIC_64, "model": "i3d_rgb_tiny", "epochs": 20},

@@ -57,8 +57,7 @@ SIZES = {"i3d": 64, "two_stream": 64}
 
 
 #: Epochs where the model's CPU recipe stops short on the harder families: C3D's recipe is tuned
-#: to the 13-class default (20 epochs there) and left the spin and swarm controls underfitted
-#: even at 30.
+#: to the 13-class default and leaves the spin and swarm controls underfitted at 30.
 EPOCHS = {"c3d_tiny": 40}
 
 
