@@ -23,6 +23,7 @@ from motionprobe.data.check import check_dataset
 from motionprobe.data.families import FAMILIES
 from motionprobe.data.layouts import LAYOUTS, data_spec
 from motionprobe.data.synthetic import synthesize
+from motionprobe.device import reuse_freed_memory
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.flow import METHODS as FLOW_METHODS
 from motionprobe.flow import extract_flow
@@ -640,6 +641,7 @@ USER_ERRORS = (ValueError, OSError, KeyError, VideoError, FloatingPointError, Ru
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``motionprobe`` console script."""
     args = build_parser().parse_args(argv)
+    reuse_freed_memory()
     if getattr(args, "quiet", False):
         os.environ["TQDM_DISABLE"] = "1"
     try:

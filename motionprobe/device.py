@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import ctypes
+import functools
 import os
 from collections import Counter
 from contextlib import nullcontext
@@ -22,6 +24,34 @@ def gather(items: list) -> list:
     parts: list = [None] * world_size()
     torch.distributed.all_gather_object(parts, items)
     return [x for part in parts for x in part]
+
+
+#: ``mallopt`` parameters of glibc (malloc.h): the size from which a block is its own mapping,
+#: and the free space at the heap's top that is returned to the system.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+@functools.cache
+def reuse_freed_memory() -> bool:
+    """Keep freed activation buffers in the heap instead of returning them to the system.
+
+    glibc serves a block over its threshold (128 KiB to 32 MiB, adapting) with a fresh mapping
+    and unmaps it when freed, so every training step page-faults its activations in again: 10k
+    faults a step for C3D-tiny. Raising both thresholds to 32 MiB and 256 MiB lets steps reuse
+    the same memory (its step 1.15-1.2x faster on 2 CPU cores). The process may keep up to
+    256 MiB of freed memory. Called once per process by the command line and the studies;
+    a no-op (False) where the C library is not glibc.
+
+    Returns:
+        Whether the thresholds were set.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
+            libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+        )
+    except (OSError, AttributeError):
+        return False
 
 
 def channels_last(model: nn.Module) -> nn.Module:

@@ -12,8 +12,6 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as tvf
-from torchvision.transforms import InterpolationMode
 
 from motionprobe.types import TIME_DIM
 
@@ -191,7 +189,10 @@ class Preset:
             if self.convention != "torchvision":
                 return None
             # Its video transforms resize without antialiasing, as the weights were trained.
-            x = tvf.resize(x, list(size), InterpolationMode.BILINEAR, antialias=False)
+            # Imported here: torchvision costs 3.5 s of start-up, for this one convention.
+            import torchvision.transforms.functional as tvf
+
+            x = tvf.resize(x, list(size), tvf.InterpolationMode.BILINEAR, antialias=False)
         return x.permute(1, 0, 2, 3)
 
     def centre(self, h: int, w: int) -> tuple[int, int]:

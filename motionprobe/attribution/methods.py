@@ -10,13 +10,13 @@ conventions: normalised inputs, zero baselines, frame removal, two-stream player
 from __future__ import annotations
 
 import contextlib
+import importlib
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from captum import attr as ca
 from torch import nn
 from tqdm import tqdm
 
@@ -369,6 +369,11 @@ def _attribute_chunk(
     return _FAMILIES[call.spec.family](model, xs, target, base, call)
 
 
+def _captum():
+    """``captum.attr``, imported on first use: a second of start-up that probing never needs."""
+    return importlib.import_module("captum.attr")
+
+
 def _captum_arguments(
     xs: tuple[torch.Tensor, ...], target: torch.Tensor, base: tuple | None, call: _Call
 ) -> dict:
@@ -392,14 +397,14 @@ def _run_frames(
 ) -> tuple[torch.Tensor, ...]:
     """The ``frame`` family: a Captum perturbation method over frames."""
     kwargs = _captum_arguments(xs, target, base, call)
-    return getattr(ca, call.spec.captum)(model).attribute(xs, **kwargs)
+    return getattr(_captum(), call.spec.captum)(model).attribute(xs, **kwargs)
 
 
 def _run_gradient(
     model: nn.Module, xs: tuple, target: torch.Tensor, base: tuple | None, call: _Call
 ) -> tuple[torch.Tensor, ...]:
     """The ``gradient`` family: a Captum gradient method, under NoiseTunnel with ``smooth``."""
-    explainer = getattr(ca, call.spec.captum)(model)
+    explainer = getattr(_captum(), call.spec.captum)(model)
     kwargs = _captum_arguments(xs, target, base, call)
     with warnings.catch_warnings():
         # Captum's notices that it sets requires_grad and hooks ReLUs: expected, and repeated
@@ -412,13 +417,17 @@ def _run_gradient(
         stdevs = tuple(call.noise_level * float(x.max() - x.min()) for x in xs)
         rows = call.rows or b * call.nt_samples
         nt_batch = max(1, rows // (b * (call.steps if "n_steps" in kwargs else 1)))
-        return ca.NoiseTunnel(explainer).attribute(
-            xs,
-            nt_type=call.smooth,
-            nt_samples=call.nt_samples,
-            nt_samples_batch_size=min(call.nt_samples, nt_batch),
-            stdevs=stdevs,
-            **kwargs,
+        return (
+            _captum()
+            .NoiseTunnel(explainer)
+            .attribute(
+                xs,
+                nt_type=call.smooth,
+                nt_samples=call.nt_samples,
+                nt_samples_batch_size=min(call.nt_samples, nt_batch),
+                stdevs=stdevs,
+                **kwargs,
+            )
         )
 
 

@@ -24,6 +24,7 @@ loss of generated and held clips), ``config.json`` and ``bad_items.csv``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -39,7 +40,7 @@ from tqdm import tqdm
 
 from motionprobe.data.layouts import has_split, load_index
 from motionprobe.data.loaders import make_loader
-from motionprobe.device import channels_last
+from motionprobe.device import channels_last, for_inference
 from motionprobe.interventions import hold, keep_indices, motion_energy
 from motionprobe.io import (
     atomic_path,
@@ -265,8 +266,14 @@ class FeatureLoss:
         unknown = [name for name in self.layers if name not in known]
         if unknown:
             raise ValueError(f"unknown layers {unknown} of {type(model).__name__}")
-        self.modules = [known[name] for name in self.layers]
         self.eps = eps
+        # BatchNorms folded into their convolutions (exact in eval mode) halve a C3D's forward
+        # and backward; not when a named layer is itself a convolution or BatchNorm that folds.
+        folds = (nn.Conv2d, nn.Conv3d, nn.BatchNorm2d, nn.BatchNorm3d)
+        named_fold = any(isinstance(known[name], folds) for name in self.layers)
+        self.net = model if named_fold else for_inference(model)
+        known = dict(self.net.named_modules())
+        self.modules = [known[name] for name in self.layers]
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features ``(B, ...)`` at :attr:`layers` of a normalised batch ``(B, 3, T, H, W)``."""
@@ -286,7 +293,7 @@ class FeatureLoss:
         pairs = zip(self.layers, self.modules, strict=True)
         handles = [m.register_forward_hook(hook(n)) for n, m in pairs]
         try:
-            self.model(x)
+            self.net(x)
         except _Enough:
             pass
         finally:
@@ -324,10 +331,19 @@ class FeatureLoss:
             targets = self.targets(real)
         loss = fake.new_zeros(fake.shape[0])
         for f, r in zip(self.features(fake), targets, strict=True):
-            scale = r.detach().float().pow(2).flatten(1).mean(1) + self.eps
-            r = r.repeat(repeats, *([1] * (r.ndim - 1)))
-            loss = loss + (f.float() - r).pow(2).flatten(1).mean(1) / scale.repeat(repeats)
+            # Reduced over dims rather than flattened, and the samples broadcast against their
+            # real clip rather than repeated: channels-last features are never copied.
+            r = r.detach().float()
+            scale = _mean_square(r, start=1) + self.eps  # (B,)
+            error = _mean_square(f.float().unflatten(0, (repeats, b)) - r, start=2)  # (S, B)
+            loss = loss + (error / scale).flatten()
         return loss
+
+
+def _mean_square(x: torch.Tensor, start: int) -> torch.Tensor:
+    """Mean of ``x ** 2`` over the dims from ``start`` on (a norm: no squared copy is made)."""
+    dims = tuple(range(start, x.ndim))
+    return torch.linalg.vector_norm(x, dim=dims).square() / math.prod(x.shape[start:])
 
 
 def best_of_k_loss(

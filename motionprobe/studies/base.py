@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from motionprobe.device import reuse_freed_memory
 from motionprobe.io import run_lock
 from motionprobe.studies.context import StudyContext
 from motionprobe.video import TRUNCATED_POLICIES
@@ -137,6 +138,7 @@ def run_study(
     study = get_study(name)
     parser = study_parser(study, prog, epilog)
     args = parser.parse_args(argv)
+    reuse_freed_memory()
     start = time.time()
     with run_lock(args.out, f"study {name}"):
         path = _run(study, args)
