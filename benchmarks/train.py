@@ -35,12 +35,14 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 try:
     from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
+    from motionprobe.device import reuse_freed_memory
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
     from motionprobe.transforms import Preset, preset
@@ -49,6 +51,7 @@ except ModuleNotFoundError:  # run from a checkout without installing the packag
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from motionprobe.data.loaders import make_loader
     from motionprobe.data.synthetic import synthesize
+    from motionprobe.device import reuse_freed_memory
     from motionprobe.models import create_model, list_models
     from motionprobe.models.adapter import Target, make_target
     from motionprobe.transforms import Preset, preset
@@ -252,9 +255,13 @@ def _bare_clip(
         first = (stream.start_time or 0) + round(start / fps / stream.time_base)
         container.seek(first, stream=stream, backward=True)
         out = []
+        # RGB conversion by one scaler thread with a kept context, as the loader's decoder does
+        # (FFmpeg's automatic scaler threads cost more than they save at this size).
+        converter = VideoReformatter()
         for frame in container.decode(stream):
             if frame.pts >= first - 0.5 / fps / stream.time_base:
-                out.append(frame.to_ndarray(format="rgb24")[top : top + size, left : left + size])
+                rgb = converter.reformat(frame, format="rgb24", threads=1).to_ndarray()
+                out.append(rgb[top : top + size, left : left + size])
                 if len(out) == frames:
                     break
     return np.stack(out)
@@ -451,6 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (pins loader batches)")
     parser.add_argument("--rounds", type=int, default=None, help="loader rounds (default 3)")
     args = parser.parse_args(argv)
+    reuse_freed_memory()  # as the command line does before training
     if args.loader:
         print_loader(loader_figures(args.tiny, args.device, args.rounds))
         return
