@@ -258,9 +258,10 @@ def _bare_clip(
         # RGB conversion by one scaler thread with a kept context, as the loader's decoder does
         # (FFmpeg's automatic scaler threads cost more than they save at this size).
         converter = VideoReformatter()
+        one_thread = {"threads": 1} if int(av.__version__.split(".")[0]) >= 17 else {}
         for frame in container.decode(stream):
             if frame.pts >= first - 0.5 / fps / stream.time_base:
-                rgb = converter.reformat(frame, format="rgb24", threads=1).to_ndarray()
+                rgb = converter.reformat(frame, format="rgb24", **one_thread).to_ndarray()
                 out.append(rgb[top : top + size, left : left + size])
                 if len(out) == frames:
                     break

@@ -38,13 +38,17 @@ def reuse_freed_memory() -> bool:
     glibc serves a block over its threshold (128 KiB to 32 MiB, adapting) with a fresh mapping
     and unmaps it when freed, so every training step page-faults its activations in again: 10k
     faults a step for C3D-tiny. Raising both thresholds to 32 MiB and 256 MiB lets steps reuse
-    the same memory (its step 1.15-1.2x faster on 2 CPU cores). The process may keep up to
-    256 MiB of freed memory. Called once per process by the command line and the studies;
-    a no-op (False) where the C library is not glibc.
+    the same memory (its step 1.15-1.2x faster on 2 CPU cores). Each of glibc's memory pools
+    (one per thread that allocates, up to 8 per core) may then keep up to 256 MiB of freed
+    memory. Called once per process by the command line and the studies (set
+    ``MOTIONPROBE_KEEP_MALLOC=1`` to leave glibc's defaults); a no-op (False) where the C
+    library is not glibc.
 
     Returns:
         Whether the thresholds were set.
     """
+    if os.environ.get("MOTIONPROBE_KEEP_MALLOC") == "1":
+        return False
     try:
         libc = ctypes.CDLL("libc.so.6")
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
@@ -73,7 +77,7 @@ def channels_last(model: nn.Module) -> nn.Module:
 
 
 def for_inference(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` for hook-free forward passes, with BatchNorms folded into convolutions.
+    """A copy of ``model`` for inference, with BatchNorms folded into convolutions.
 
     Wherever a plain ``nn.Sequential`` runs a convolution, then a BatchNorm, then a ReLU, the
     copy folds the BatchNorm (in eval mode an affine map per channel) into the convolution's

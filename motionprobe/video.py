@@ -68,8 +68,10 @@ _SIGNATURES = (
 _DECODER_THREADS = 0
 
 
-# Frames of at most this many pixels are converted to RGB by one scaler thread.
+# Frames of at most this many pixels are converted to RGB by one scaler thread. PyAV before 17
+# takes no thread count (and its scaler used one thread).
 _ONE_SCALER_THREAD = 640 * 480
+_SCALER_THREADS = int(av.__version__.split(".")[0]) >= 17
 
 
 def set_decoder_threads(count: int) -> int:
@@ -77,8 +79,9 @@ def set_decoder_threads(count: int) -> int:
 
     FFmpeg's default is one per core (plus one), which is right for one process but
     oversubscribes the cores when several DataLoader workers decode at once; the loaders give
-    each worker its share of the cores instead. Threading never changes the decoded frames
-    (FFmpeg's decoders are bit-exact whatever the thread count).
+    each worker its share of the cores instead. The count also sets the threads that convert
+    frames larger than 640x480 to RGB (smaller ones use one). Threading never changes the
+    decoded frames (FFmpeg's decoders are bit-exact whatever the thread count).
 
     Args:
         count: Threads per decoder; 0 restores FFmpeg's choice.
@@ -330,7 +333,8 @@ class _Video:
         # cost more than they save below about VGA (a 64 px frame 0.34 -> 0.025 ms, a 340x256
         # one the same; 1080p gains from 2 threads). The pixels are the same either way.
         threads = 1 if frame.width * frame.height <= _ONE_SCALER_THREAD else _DECODER_THREADS
-        return self.converter.reformat(frame, format="rgb24", threads=threads).to_ndarray()
+        options = {"threads": threads} if _SCALER_THREADS else {}
+        return self.converter.reformat(frame, format="rgb24", **options).to_ndarray()
 
     def decoded_keys(self) -> list[int]:
         """Keys of all frames, by a full decode (no pixel conversion)."""

@@ -96,7 +96,7 @@ def synthesize(
             return (spec.name, youtube_id, 0, end, split)
 
         # Two threads: encoding releases the GIL, and every video has its own generator, so
-        # the files do not depend on the order they are made in (1.5x on 2 cores).
+        # the files do not depend on the order they are made in (1.5-1.9x on 2 cores).
         with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as pool:
             made = pool.map(make, jobs)
             hide = hide_bars(progress)

@@ -240,8 +240,10 @@ class FeatureLoss:
     was not found.
 
     The model is put in ``eval()`` mode and its parameters stop requiring gradients (it is
-    changed in place). Forward hooks are registered only during a call, so the model stays usable
-    elsewhere.
+    changed in place). The loss runs a snapshot of it taken here, with its BatchNorms folded
+    (:func:`motionprobe.device.for_inference`): weights loaded into the model later do not
+    reach the loss, so build the loss after loading and moving the model. Forward hooks are
+    registered only during a call.
 
     Args:
         model: The classifier; one RGB input ``(B, 3, T, H, W)``.
