@@ -23,7 +23,7 @@ from motionprobe.data.check import check_dataset
 from motionprobe.data.families import FAMILIES
 from motionprobe.data.layouts import LAYOUTS, data_spec
 from motionprobe.data.synthetic import synthesize
-from motionprobe.device import reuse_freed_memory
+from motionprobe.device import leave_distributed, reuse_freed_memory
 from motionprobe.evaluate import EvalConfig, evaluate_checkpoints
 from motionprobe.flow import METHODS as FLOW_METHODS
 from motionprobe.flow import extract_flow
@@ -650,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             where = "data" if hasattr(args, "data") else "root"
             setattr(args, where, data_spec(getattr(args, where), args.layout, args.fold))
         args.func(args)
+        leave_distributed()
     except USER_ERRORS as err:
         if getattr(args, "debug", False):
             raise

@@ -162,6 +162,19 @@ def setup_distributed(device: str) -> tuple[int, int, str]:
     return dist.get_rank(), world, device
 
 
+def leave_distributed() -> None:
+    """Leave the process group, if this process joined one, once every rank has arrived.
+
+    A process that exits still in a Gloo group can abort while the interpreter shuts down
+    (its worker threads outlive the objects they hold), so the command line calls this after a
+    command succeeds. Not after a failure: a barrier would wait for ranks that are gone.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def environment(device: str) -> dict:
     env = {
         "device": device,
