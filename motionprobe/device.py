@@ -58,6 +58,30 @@ def reuse_freed_memory() -> bool:
         return False
 
 
+#: ``madvise`` advice (Linux 5.14+) that faults a range in, writable, in one call.
+_MADV_POPULATE_WRITE = 23
+
+
+def populate(tensor: torch.Tensor) -> bool:
+    """Map a fresh CPU tensor's pages in one call instead of a page fault per 4 KiB page as it is
+    first written: for a fresh shared-memory block of a 64-frame 224 clip (2350 pages), about
+    4 ms a clip saved on 2 virtual cores. A no-op (False) where the system cannot (not Linux,
+    a kernel before 5.14, an empty tensor); the tensor's values are unchanged either way.
+    """
+    size = tensor.untyped_storage().nbytes()
+    if size == 0 or tensor.device.type != "cpu":
+        return False
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return False
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    start = tensor.untyped_storage().data_ptr()
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    aligned = start - start % page
+    return madvise(aligned, size + start - aligned, _MADV_POPULATE_WRITE) == 0
+
+
 def channels_last(model: nn.Module) -> nn.Module:
     """``model`` with its 3-D convolution weights stored channels-last, in place.
 

@@ -692,6 +692,31 @@ def test_collate_promotes_mixed_uint8_and_float_clips():
     assert collate(items[:1])["video"].dtype == torch.uint8
 
 
+class _Interleaved(torch.utils.data.Dataset):
+    """uint8 crops that are views of (T, H, W, 3) frames, as ClipTransform(uint8=True) gives."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(i)
+        frames = torch.randint(0, 256, (6, 9, 10, 3), generator=g, dtype=torch.uint8)
+        clip = frames[:, 1:7, 2:8].permute(3, 0, 1, 2)
+        return {"video": clip, "label": i, "video_id": str(i), "clip_index": 0, "path": str(i)}
+
+
+def test_collate_writes_interleaved_crops_planar_into_the_batch_in_and_out_of_workers():
+    ds = _Interleaved()
+    want = torch.stack([ds[i]["video"].contiguous() for i in range(4)])
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers,
+                                             collate_fn=collate)  # fmt: skip
+        got = torch.cat([b["video"] for b in loader])
+        assert got.is_contiguous() and torch.equal(got, want)
+    with pytest.raises(ValueError, match="different shapes"):
+        collate([ds[0], {**ds[1], "video": ds[1]["video"][:, :5]}])
+
+
 def test_cached_datasets_share_decoded_videos_until_the_file_changes(tmp_path, monkeypatch):
     """A second cached dataset over the same files decodes nothing; a rewritten file is read
     again; the shared frames cannot be written through a clip."""

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import platform
+import re
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from motionprobe.transforms import ClipTransform, Preset, preset, resize_short_side, to_model_layout
+from motionprobe.device import populate
+from motionprobe.transforms import (
+    ClipTransform,
+    Preset,
+    planar,
+    preset,
+    resize_short_side,
+    to_model_layout,
+)
 
 
 def test_to_model_layout_permutes_without_changing_values():
@@ -66,10 +78,37 @@ def test_clip_transform_uint8_keeps_the_float_values(p, shape):
             assert a.dtype == torch.float32 and a.shape == (3, 8, 32, 32) and a.is_contiguous()
             # uint8 wherever resizing leaves integer pixels; float where it interpolates
             exact = p.convention == "torchvision" or p.short_side == 48
-            assert b.dtype == (torch.uint8 if exact else torch.float32) and b.is_contiguous()
-            assert torch.equal(b.float(), a)
+            assert b.dtype == (torch.uint8 if exact else torch.float32)
+            # an unflipped uint8 crop is a view of the frames; the collate makes it contiguous
+            b = planar(b)
+            assert b.is_contiguous() and torch.equal(b.float(), a)
             assert torch.equal(p.normalize(b[None]), p.normalize(a[None]))
         # the old path (resize the whole frame in float, then crop) gives the same clip
         whole = p.resize(frames)
         top, left = p.centre(*whole.shape[-2:])
         assert torch.equal(ClipTransform(p)(frames), whole[..., top : top + 32, left : left + 32])
+
+
+def test_planar_writes_the_planes_into_a_given_buffer_and_refuses_a_wrong_one():
+    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (5, 6, 7, 3), np.uint8))
+    clip = frames[:, 1:5, 2:6].permute(3, 0, 1, 2)  # an interleaved crop, as ClipTransform gives
+    out = torch.zeros(2, 3, 5, 4, 4, dtype=torch.uint8)
+    assert planar(clip, out=out[1]).data_ptr() == out[1].data_ptr()
+    assert torch.equal(out[1], clip.contiguous()) and not out[0].any()
+    with pytest.raises(ValueError, match="cannot hold"):
+        planar(clip, out=torch.empty(3, 5, 4, 5, dtype=torch.uint8))
+    floats = clip.float()  # not interleaved uint8: a plain copy
+    assert torch.equal(planar(floats, out=torch.empty(3, 5, 4, 4)), floats)
+
+
+def test_populate_maps_a_tensor_without_changing_it():
+    x = torch.arange(3 << 20, dtype=torch.uint8)
+    before = x.clone()
+    ok = populate(x)
+    assert ok is (sys.platform == "linux" and _kernel() >= (5, 14))
+    assert torch.equal(x, before) and populate(torch.empty(0)) is False
+
+
+def _kernel() -> tuple[int, int]:
+    major, minor = re.match(r"(\d+)\.(\d+)", platform.release()).groups()
+    return int(major), int(minor)
