@@ -294,21 +294,17 @@ def taxonomy(
             f"the verdict needs one of the single-frame conditions {list(rule.single_frame)}; "
             f"the table has {sorted(run)}"
         )
+    # Plain dicts, not frame lookups per class: the stability bootstrap judges many tables.
     by = {
-        name: g.drop_duplicates("class").set_index("class")
+        name: {r["class"]: r for r in g.drop_duplicates("class").to_dict("records")}
         for name, g in df.groupby("intervention", sort=False)
     }
 
     def row_of(name: str, cls: str) -> dict | None:
-        t = by.get(name)
-        if t is None or cls not in t.index or pd.isna(t.at[cls, "drop"]):
-            return None
-        return t.loc[cls].to_dict()
+        r = by.get(name, {}).get(cls)
+        return None if r is None or pd.isna(r["drop"]) else r
 
-    shuffle_sinks = set()
-    if rule.shuffle in by:
-        t = by[rule.shuffle]
-        shuffle_sinks = set(t.index[t["sink"].astype(bool)])
+    shuffle_sinks = {c for c, r in by.get(rule.shuffle, {}).items() if bool(r["sink"])}
     cue_t = cues.set_index("class") if cues is not None and len(cues) else None
 
     rows = []
