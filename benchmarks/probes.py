@@ -60,6 +60,33 @@ class Timed(torch.nn.Module):
         return out
 
 
+class Counted:
+    """Within it, counts ``video.read_clip`` calls and times the engine's ``_finish`` (the
+    tables and statistics after the batch loop)."""
+
+    def __enter__(self) -> Counted:
+        self.decodes, self.finish = 0, 0.0
+        self.saved = video.read_clip, engine._finish
+        read, finish = self.saved
+
+        def counting(*a, **k):
+            self.decodes += 1
+            return read(*a, **k)
+
+        def timed(*a, **k):
+            start = time.perf_counter()
+            try:
+                return finish(*a, **k)
+            finally:
+                self.finish += time.perf_counter() - start
+
+        video.read_clip, engine._finish = counting, timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        video.read_clip, engine._finish = self.saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="i3d_rgb")
@@ -83,25 +110,9 @@ def main() -> None:
         torch.manual_seed(0)
         net = create_model(args.model, num_classes=len(classes), width=args.width,
                            size=args.size, frames=args.frames, short_side=args.size)  # fmt: skip
-        calls = {"n": 0, "finish": 0.0}
-        original, finish = video.read_clip, engine._finish
-
-        def counting(*a, **k):
-            calls["n"] += 1
-            return original(*a, **k)
-
-        def timed_finish(*a, **k):
-            start = time.perf_counter()
-            try:
-                return finish(*a, **k)
-            finally:
-                calls["finish"] += time.perf_counter() - start
-
-        video.read_clip, engine._finish = counting, timed_finish
-        try:
-            for name, suite in chosen:
-                model = Timed(net)
-                calls["n"], calls["finish"] = 0, 0.0
+        for name, suite in chosen:
+            model = Timed(net)
+            with Counted() as calls:
                 start = time.perf_counter()
                 summary = engine.run_probe(
                     model, data, Path(tmp) / name, classes=sorted(classes), frames=args.frames,
@@ -114,15 +125,15 @@ def main() -> None:
                     f"clips): wall {wall:.1f} s, pure forward {model.seconds:.1f} s, "
                     f"overhead ratio {wall / model.seconds:.2f} (target <= 1.05)"
                 )
-                loop = wall - calls["finish"]
+                loop = wall - calls.finish
                 print(
                     f"{name} suite: the batch loop (decode, interventions, bookkeeping) "
                     f"{loop:.1f} s, ratio {loop / model.seconds:.2f}; the tables and statistics "
-                    f"after it {calls['finish']:.1f} s (verdict stability bootstrap included)"
+                    f"after it {calls.finish:.1f} s (verdict stability bootstrap included)"
                 )
                 print(
-                    f"{name} suite: {calls['n']} decodes for {clips} clips = "
-                    f"{calls['n'] / clips:.2f} per clip (target 1)"
+                    f"{name} suite: {calls.decodes} decodes for {clips} clips = "
+                    f"{calls.decodes / clips:.2f} per clip (target 1)"
                 )
                 print(
                     f"probe {name} suite, {args.model} {args.frames}x{args.size}x{args.size} on "
@@ -130,8 +141,6 @@ def main() -> None:
                     f"in {wall:.1f} s)",
                     flush=True,
                 )
-        finally:
-            video.read_clip, engine._finish = original, finish
 
 
 if __name__ == "__main__":
