@@ -114,9 +114,10 @@ def for_inference(model: nn.Module) -> nn.Module:
     copy folds the BatchNorm (in eval mode an affine map per channel) into the convolution's
     weights and bias and runs the ReLU in place on the convolution's own output: the same logits
     to float rounding without two passes over every activation (C3D-tiny's forward 2x faster on
-    2 CPU cores). Subclasses of ``nn.Sequential`` (their ``forward`` may not chain), modules
-    with hooks and ReLUs used more than once are left as they are. ``model`` itself comes back
-    when nothing folds or it cannot be copied.
+    2 CPU cores). A module with a ``fold_batchnorm()`` method (returning whether it folded) does
+    the same for itself, as I3D's units do. Subclasses of ``nn.Sequential`` (their ``forward``
+    may not chain), modules with hooks and ReLUs used more than once are left as they are.
+    ``model`` itself comes back when nothing folds or it cannot be copied.
 
     >>> net = nn.Sequential(nn.Conv3d(3, 4, 3), nn.BatchNorm3d(4), nn.ReLU()).eval()
     >>> x = torch.randn(2, 3, 4, 5, 5)
@@ -145,11 +146,24 @@ def for_inference(model: nn.Module) -> nn.Module:
     def chains(m: nn.Module) -> list[nn.Sequential]:
         return [s for s in m.modules() if type(s) is nn.Sequential and not hooked(s)]
 
-    if not any(foldable(s, i) for s in chains(model) for i in range(1, len(s))):
+    def units(m: nn.Module) -> list[nn.Module]:
+        return [
+            u
+            for u in m.modules()
+            if callable(getattr(u, "fold_batchnorm", None))
+            and not any(hooked(v) for v in u.modules())
+        ]
+
+    if not units(model) and not any(
+        foldable(s, i) for s in chains(model) for i in range(1, len(s))
+    ):
         return model
     try:
         fast = copy.deepcopy(model).eval()
     except Exception:  # noqa: BLE001  (a module that cannot be copied runs as it is)
+        return model
+    folded = [u.fold_batchnorm() for u in units(fast)]
+    if not any(folded) and not any(foldable(s, i) for s in chains(fast) for i in range(1, len(s))):
         return model
     uses = Counter(id(m) for _, m in fast.named_modules(remove_duplicate=False))
     for seq in chains(fast):

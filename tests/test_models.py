@@ -328,6 +328,33 @@ def test_for_inference_folds_plain_chains_only_and_keeps_the_logits():
     assert isinstance(folded[1], nn.Identity) and not folded[2].inplace
 
 
+@pytest.mark.parametrize("name", ["i3d_rgb_tiny", "i3d_two_stream_tiny", "fused_3d_tiny"])
+def test_for_inference_folds_the_units_of_inception_models(name):
+    """I3D's units fold their own BatchNorms (fold_batchnorm): same logits, none left; a hooked
+    unit keeps its BatchNorm."""
+    from motionprobe.device import for_inference
+    from motionprobe.models.layers import Unit
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm3d | nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_()
+    model.eval()
+    x = model.example_inputs(batch=2)
+    fast = for_inference(model)
+    norms = (nn.BatchNorm2d, nn.BatchNorm3d)
+    assert not any(isinstance(m, norms) for m in fast.modules())
+    assert any(isinstance(m, norms) for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(fast(*x), model(*x), rtol=1e-4, atol=1e-5)
+    unit = next(m for m in model.modules() if isinstance(m, Unit) and m.bn is not None)
+    handle = unit.bn.register_forward_hook(lambda *a: None)
+    kept = sum(isinstance(m, norms) for m in for_inference(model).modules())
+    handle.remove()
+    assert kept == 1
+
+
 _FAULTS = """
 import resource, torch
 from motionprobe.device import reuse_freed_memory

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from motionprobe.transforms import Preset
 
@@ -139,6 +140,17 @@ class Unit(nn.Module):
         # He initialisation keeps the activation scale through ~60 layers even in eval mode (where
         # fresh BatchNorm is the identity); PyTorch's default shrinks it about 3x per layer.
         nn.init.kaiming_normal_(self.conv.weight, nonlinearity="relu" if act else "linear")
+
+    def fold_batchnorm(self) -> bool:
+        """Fold the BatchNorm (as in eval mode) into the convolution, for inference copies
+        (:func:`motionprobe.device.for_inference`); the ReLU then runs in place on the fresh
+        convolution output. Returns whether there was a BatchNorm to fold."""
+        if self.bn is None or not self.bn.track_running_stats:
+            return False
+        self.conv, self.bn = fuse_conv_bn_eval(self.conv.eval(), self.bn.eval()), None
+        if self.relu is not None:
+            self.relu = nn.ReLU(inplace=True)
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride)))
