@@ -132,7 +132,12 @@ class Unit(nn.Module):
         super().__init__()
         self.kernel, self.stride = _tuple(kernel, dims), _tuple(stride, dims)
         conv = nn.Conv3d if dims == 3 else nn.Conv2d
-        self.conv = conv(cin, cout, self.kernel, self.stride, padding=0, bias=not norm)
+        # At stride 1 an odd kernel's SAME padding is symmetric and independent of the input
+        # size: the convolution pads itself, without a padded copy of its input (1x1 units, most
+        # of an Inception block, pad nothing at all).
+        self.fixed = all(s == 1 for s in self.stride) and all(k % 2 for k in self.kernel)
+        padding = tuple(k // 2 for k in self.kernel) if self.fixed else 0
+        self.conv = conv(cin, cout, self.kernel, self.stride, padding=padding, bias=not norm)
         self.bn = (
             (nn.BatchNorm3d if dims == 3 else nn.BatchNorm2d)(cout, 1e-3, 0.01) if norm else None
         )
@@ -153,7 +158,9 @@ class Unit(nn.Module):
         return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride)))
+        if not self.fixed:
+            x = F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride))
+        x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
         return self.relu(x) if self.relu is not None else x
