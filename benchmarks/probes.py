@@ -131,7 +131,7 @@ def main() -> None:
                 )
                 loop = wall - calls.finish
                 print(
-                    f"{name} suite: the batch loop (decode, interventions, bookkeeping) "
+                    f"{name} suite: set-up and the batch loop (decode, interventions, bookkeeping) "
                     f"{loop:.1f} s, ratio {loop / model.seconds:.2f}; the tables and statistics "
                     f"after it {calls.finish:.1f} s (verdict stability bootstrap included)"
                 )

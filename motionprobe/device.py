@@ -6,6 +6,7 @@ import copy
 import ctypes
 import functools
 import os
+import sys
 from collections import Counter
 from contextlib import nullcontext
 
@@ -80,7 +81,9 @@ def populate(tensor: torch.Tensor) -> bool:
 
 @functools.cache
 def _madvise():
-    """The C library's ``madvise``, or None where there is none."""
+    """The C library's ``madvise``, or None where there is none (or it lacks the advice)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         madvise = ctypes.CDLL(None, use_errno=True).madvise
     except (OSError, AttributeError):
@@ -212,7 +215,11 @@ def leave_distributed() -> None:
 
     A process that exits still in a Gloo group can abort while the interpreter shuts down
     (its worker threads outlive the objects they hold), so the command line calls this after a
-    command succeeds. Not after a failure: a barrier would wait for ranks that are gone.
+    command succeeds. The barrier matters: without it a rank that left while its peer was still
+    exchanging with it aborted in 2 of 7 two-process runs ("terminate called without an active
+    exception"). Ranks other than 0 may wait there for rank 0's final tables (Gloo's timeout, 30
+    minutes by default, bounds that). Not after a failure: the barrier would wait for ranks
+    that are gone.
     """
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():

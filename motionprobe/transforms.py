@@ -111,12 +111,14 @@ def planar(clip: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     >>> torch.equal(planar(frames.permute(3, 0, 1, 2)), frames.permute(3, 0, 1, 2).contiguous())
     True
     """
+    if out is not None and (
+        out.shape != clip.shape or out.dtype != clip.dtype or not out.is_contiguous()
+    ):
+        raise ValueError(f"planar: out {tuple(out.shape)} {out.dtype} cannot hold the clip")
     if clip.dtype != torch.uint8 or clip.shape[0] != 3 or clip.stride(0) != 1:
         return clip.contiguous() if out is None else out.copy_(clip)
     if out is None:
         out = torch.empty(tuple(clip.shape), dtype=torch.uint8)
-    elif out.shape != clip.shape or out.dtype != torch.uint8 or not out.is_contiguous():
-        raise ValueError(f"planar: out {tuple(out.shape)} {out.dtype} cannot hold the clip")
     planes = out.numpy()
     for t, frame in enumerate(clip.permute(1, 2, 3, 0).numpy()):  # (H, W, 3) views
         cv2.split(frame, [planes[0, t], planes[1, t], planes[2, t]])
@@ -313,8 +315,9 @@ class ClipTransform:
     (``(0, 1)``: the centre crop). Call it with uint8 ``(T, H, W, 3)``; it returns float32
     ``(3, T, crop, crop)``, or with ``uint8`` the same values as uint8 where resizing keeps them
     integers (:meth:`Preset.resize_uint8`; float32 elsewhere), a quarter of the bytes to move
-    between processes and to the GPU, which :meth:`Preset.normalize` accepts (unflipped, a view
-    of the decoded frames that :func:`planar` makes contiguous, as the collate does). Called with
+    between processes and to the GPU, which :meth:`Preset.normalize` accepts (a uint8 clip that
+    is not flipped comes as a view of the decoded frames, which :func:`planar` makes contiguous,
+    as the collate does; every other clip is contiguous). Called with
     ``(frames, flow)`` (flow float32 ``(2, T, h, w)`` in pixels, at any resolution; ``frames`` may
     be None for flow alone) it returns ``(clip, flow_clip)``: the flow is resized to the frames'
     resized size (displacements scaled with it), and one crop and one flip apply to both, the
@@ -368,10 +371,11 @@ class ClipTransform:
             rgb = crop(rgb, size, top, left)
             if not self.uint8:
                 rgb = rgb.contiguous().float()
-            elif mirror:  # flipped planes: de-interleaved first, which is fast
+            elif mirror or rgb.dtype != torch.uint8:  # flipped uint8 planes: split first (fast)
                 rgb = planar(rgb)
-            # Otherwise a uint8 crop stays a view of the decoded frames: the collate writes its
-            # planes straight into the batch (one copy of the clip instead of two).
+            # Otherwise a uint8 crop stays a view of the decoded frames (which it keeps alive
+            # until the collate): the collate writes its planes straight into the batch, one
+            # copy of the clip instead of two.
             rgb = rgb.flip(-1) if mirror else rgb
         if flow is None:
             return rgb
