@@ -388,10 +388,15 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _extract_one(job: tuple, decoded: tuple | None = None) -> tuple[str, str | None, int]:
-    """Flow of one video into its entry; ``decoded`` is its frames when read already."""
+def _extract_one(
+    job: tuple, decoded: tuple | Exception | None = None
+) -> tuple[str, str | None, int]:
+    """Flow of one video into its entry; ``decoded`` is its frames (or why they could not be
+    read) when read already."""
     path, entry, method, params, fps, short_side, device = job
     try:
+        if isinstance(decoded, Exception):
+            raise decoded
         frames, rate = decoded if decoded is not None else read_video(path, fps, short_side)
         flow = compute_flow(frames, estimator=FlowEstimator(method, params, device))
         save_entry(entry, flow, len(frames), rate)
@@ -402,12 +407,13 @@ def _extract_one(job: tuple, decoded: tuple | None = None) -> tuple[str, str | N
         return str(path), f"{type(err).__name__}: {err}", 0
 
 
-def _decode(job: tuple) -> tuple | None:
-    """A job's frames and rate, or None when decoding fails (then :func:`_extract_one` says why)."""
+def _decode(job: tuple) -> tuple | Exception:
+    """A job's frames and rate, or the error that stopped them (:func:`_extract_one` reports
+    it, in order, without decoding the video again)."""
     try:
         return read_video(job[0], job[4], job[5])
-    except Exception:  # re-raised with its reason by _extract_one, in order
-        return None
+    except Exception as err:  # noqa: BLE001  (reported with the video, not raised here)
+        return err
 
 
 def _gpu_results(todo: list[tuple], threads: int):

@@ -311,13 +311,22 @@ def test_tvl1_torch_cache_from_the_cli_agrees_with_opencvs(synth, tmp_path):
         assert (np.abs(a - b) <= 1).all(axis=0).mean() >= 0.95, entry.name
 
 
-def test_gpu_path_decodes_ahead_in_order_and_lists_bad_videos(synth, tmp_path):
+def test_gpu_path_decodes_ahead_in_order_and_lists_bad_videos(synth, tmp_path, monkeypatch):
     # The path extract_flow takes for tvl1-torch on CUDA, run here on the CPU with Farneback.
     videos = fl.list_videos(synth)
     params = fl.method_params("farneback")
     todo = [(str(v), str(tmp_path / f"{i}.npz"), "farneback", params, None, None, None)
             for i, v in enumerate(videos)]  # fmt: skip
+    reads = []
+    read_video = fl.read_video
+
+    def counted(path, *args):
+        reads.append(Path(path).name)
+        return read_video(path, *args)
+
+    monkeypatch.setattr(fl, "read_video", counted)
     results = list(fl._gpu_results(todo, 2))
+    assert sorted(reads) == sorted(Path(v).name for v in videos)  # each decoded once, bad too
     assert [r[0] for r in results] == [str(v) for v in videos]
     bad = [r for r in results if r[1] is not None]
     assert [Path(r[0]).name for r in bad] == ["broken.mp4"]
